@@ -14,6 +14,11 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.parts",
+    "tests.fixtures.kube",
+    "tests.fixtures.oewsdata",
+    "tests.fixtures.docker",
+    "tests.fixtures.sshd",
+    "tests.fixtures.keyvault",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

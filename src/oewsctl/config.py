@@ -102,6 +102,8 @@ class AppConfig(_Model):
     replicas: int = Field(default=2, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     resources: Resources = Resources()
+    image_pull_secret: str | None = None
+    """Secret (type dockerconfigjson) the pods pull the image with, e.g. ``ghcr-credentials`` for a private GHCR image."""
 
 
 class DatabaseConfig(_Model):

@@ -1,9 +1,197 @@
-"""CLI wiring for the `secrets` commands (filled in by its issue)."""
+"""CLI wiring for `oewsctl secrets ...` (logic in oewsctl.secrets)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from oewsctl import keyvault
+from oewsctl import secrets as runbook
+from oewsctl.commands._common import run_context
+from oewsctl.config import Config
+from oewsctl.console import out_console
+from oewsctl.errors import UsageError
+from oewsctl.kube import Kube
+from oewsctl.render import render_template, values
+from oewsctl.runner import RunContext, run_plan
+from oewsctl.secret_store import ClusterSecrets
+from oewsctl.secret_values import app_secret_names, read_values
+
+app = typer.Typer(
+    name="secrets",
+    help=(
+        "App secrets (API keys) in Azure Key Vault, synced into the cluster by External Secrets Operator "
+        "(or, with secrets.provider: kubernetes, written to the Secret oews-api-secrets directly).\n\n"
+        "Values are read from stdin or a file, never from the command line, and never printed."
+    ),
+    no_args_is_help=True,
+)
+
+FromStdin = Annotated[bool, typer.Option("--from-stdin", help="Read the value(s) from stdin (a hidden prompt on a terminal).")]
+FromFile = Annotated[Path | None, typer.Option("--from-file", help="Read the value(s) from this file.", show_default=False)]
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+def _env(config: Config, sync_timeout: float = 180.0, rollout_timeout: float = 600.0) -> runbook.SecretsEnv:
+    def vault() -> keyvault.KeyVault:
+        if not config.secrets.vault_url:
+            raise UsageError("secrets.vault_url is not set", hint="set it in oewsctl.yaml, e.g. https://oews-secrets.vault.azure.net")
+        return keyvault.open_vault(config.secrets.vault_url)
+
+    def cluster() -> ClusterSecrets:
+        return ClusterSecrets(Kube.from_config(config), config.app.namespace)
+
+    return runbook.SecretsEnv(
+        config,
+        vault_factory=vault,
+        cluster_factory=cluster,
+        sync_timeout=sync_timeout,
+        rollout_timeout=rollout_timeout,
+    )
+
+
+def _values(rc: RunContext, names: list[str], from_stdin: bool, from_file: Path | None) -> dict[str, tuple[str, str]]:
+    """``{app variable: (vault name, value)}``: names checked before any value is read."""
+    assert rc.config is not None
+    mapping = app_secret_names(rc.config.secrets, names)
+    given = read_values(names, from_stdin=from_stdin, from_file=from_file)
+    by_given = dict(zip(names, mapping.items()))
+    return {app: (vault, given[name]) for name, (app, vault) in by_given.items()}
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="App variable (OPENAI_API_KEY) or its vault name (OPENAI-API-KEY).")],
+    from_stdin: FromStdin = False,
+    from_file: FromFile = None,
+) -> None:
+    """Store one secret value: a new Key Vault version (or the Secret, provider kubernetes).
+
+    Pods are NOT restarted: use `secrets rotate` for that.
+
+    Example:  printf %s "$KEY" | oewsctl secrets set OPENAI_API_KEY --from-stdin
+    """
+    rc = run_context(ctx)
+    assert rc.config is not None
+    run_plan(runbook.set_plan(_env(rc.config), _values(rc, [name], from_stdin, from_file)), rc)
+
+
+@app.command()
+def rotate(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="One or more app variables; with several, the input has NAME=value lines.")],
+    from_stdin: FromStdin = False,
+    from_file: FromFile = None,
+    sync_timeout: Annotated[float, typer.Option(help="Seconds to wait for ESO to sync the Secret.")] = 180.0,
+    rollout_timeout: Annotated[float, typer.Option(help="Seconds to wait for the new pods.")] = 600.0,
+) -> None:
+    """Change secret values and restart the API pods once, after the cluster has the new values.
+
+    Stages: set in Key Vault; annotate the ExternalSecret force-sync; wait until ESO is Ready and the
+    Secret holds the new values (compared by hash); roll the Deployment; wait for the rollout.
+
+    Example:  oewsctl secrets rotate OPENAI_API_KEY AZURE_AI_API_KEY --from-file new-keys.env
+    """
+    rc = run_context(ctx)
+    assert rc.config is not None
+    env = _env(rc.config, sync_timeout, rollout_timeout)
+    run_plan(runbook.rotate_plan(env, _values(rc, names, from_stdin, from_file)), rc)
+
+
+def _print_json(doc: Any) -> None:
+    out_console.print_json(json.dumps(doc))
+
+
+@app.command("list")
+def list_(ctx: typer.Context) -> None:
+    """List the app's secrets: name, app variable, enabled, content type, updated, version. Never values.
+
+    Example:  oewsctl secrets list
+    """
+    rc = run_context(ctx)
+    assert rc.config is not None
+    env = _env(rc.config)
+    rows = runbook.list_vault(env) if env.azure else runbook.list_cluster(env)
+    if rc.options.output == "json":
+        _print_json(rows)
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row if key != "missing"))
+    table = Table(*columns, box=None, pad_edge=False)
+    for row in rows:
+        cells = ["MISSING" if row.get("missing") and col in ("enabled", "present") else str(row.get(col) or "-") for col in columns]
+        table.add_row(*cells)
+    out_console.print(table)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    reconcile: Annotated[bool, typer.Option("--reconcile", help="If the Secret changed since the pods started (ESO synced on its own), roll them once.")] = False,
+) -> None:
+    """Show the SecretStore and ExternalSecret conditions, last refresh, mapped keys,
+    app variables missing from the Secret, and whether the pods run with the current Secret.
+
+    Example (cron, every 10 min):  oewsctl --yes secrets status --reconcile
+    """
+    rc = run_context(ctx)
+    assert rc.config is not None
+    env = _env(rc.config)
+    report = runbook.status(env)
+    if rc.options.output == "json" and not reconcile:
+        _print_json(report)
+    elif rc.options.output == "text":
+        _print_status(report)
+    if reconcile:
+        run_plan(runbook.reconcile_plan(env), rc)
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    ns = report["namespace"]
+    lines = [f"provider: {report['provider']}"]
+    for key, kind in (("secret_store", "SecretStore"), ("external_secret", "ExternalSecret")):
+        if key in report:
+            item = report[key]
+            lines.append(f"{kind} {ns}/{item['name']}: Ready={item['ready']} {item['reason']} {item['message']}".rstrip())
+    if "external_secret" in report:
+        es = report["external_secret"]
+        lines.append(f"  last refresh: {es['refresh_time'] or 'never'} (every {es['refresh_interval'] or '?'})")
+        lines.extend(f"  {key} <- {remote}" for key, remote in sorted(es["mapped"].items()))
+    secret = report["secret"]
+    if secret["found"]:
+        lines.append(f"Secret {ns}/{secret['name']}: keys {', '.join(secret['keys']) or '(none)'}; sha256 {secret['sha256'][:12]}")
+    else:
+        lines.append(f"Secret {ns}/{secret['name']}: NOT FOUND")
+    if secret["missing"]:
+        lines.append(f"  MISSING app variables: {', '.join(secret['missing'])}")
+    dep = report["deployment"]
+    if not dep["found"]:
+        lines.append(f"Deployment {ns}/{dep['name']}: NOT FOUND (run `oewsctl deploy`)")
+    elif dep["in_sync"]:
+        lines.append(f"Deployment {ns}/{dep['name']}: pods run with the current Secret")
+    else:
+        lines.append(f"Deployment {ns}/{dep['name']}: pods started with an OLDER Secret (run `oewsctl secrets status --reconcile`)")
+    for line in lines:
+        out_console.print(line, markup=False)
+
+
+@app.command()
+def bootstrap(ctx: typer.Context, from_stdin: FromStdin = False, from_file: FromFile = None) -> None:
+    """Install External Secrets Operator (k3s HelmChart) and create the Secret azure-sp-credentials
+    that the SecretStore logs in with. Input: two lines, ClientID=<app id> and ClientSecret=<secret>.
+
+    Example:  oewsctl secrets bootstrap --from-file sp.env   (then `oewsctl deploy`)
+    """
+    rc = run_context(ctx)
+    assert rc.config is not None
+    credentials = read_values(list(runbook.SP_KEYS), from_stdin=from_stdin, from_file=from_file)
+    chart = render_template("app/external-secrets-operator.yaml.j2", values(rc.config))[0]
+    run_plan(runbook.bootstrap_plan(_env(rc.config), chart, credentials), rc)
+
+
+def register(root: typer.Typer) -> None:
+    """Add `oewsctl secrets ...` to the root app."""
+    root.add_typer(app)

@@ -1,9 +1,37 @@
-"""CLI wiring for the `status` commands (filled in by its issue)."""
+"""CLI wiring for `oewsctl status` (logic in oewsctl.status)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from oewsctl import status as runbook
+from oewsctl.commands._common import run_context
+from oewsctl.console import out_console
+from oewsctl.kube import Kube
+from oewsctl.sections import as_json, render_text
+
+
+def status(
+    ctx: typer.Context,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="Prometheus base URL (e.g. a port-forward); default: through the Kubernetes API server.", show_default=False),
+    ] = None,
+) -> None:
+    """One screen: nodes, API replicas and image, database release per node, certificate expiry,
+    last backup, firing alerts. Read-only; a source that cannot be reached shows "unknown (why)".
+
+    Example:  oewsctl status        (oewsctl -o json status for scripts)
+    """
+    rc = run_context(ctx)
+    assert rc.config is not None
+    config = rc.config
+    sections = runbook.overview(config, lambda: Kube.from_config(config), prometheus)
+    out_console.print(as_json(sections) if rc.options.output == "json" else render_text(sections), markup=False, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `status` to the root app."""
+    app.command("status")(status)

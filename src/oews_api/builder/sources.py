@@ -1,0 +1,22 @@
+"""Tell which input layout a ``--from`` path is, and open it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oews_api.builder.errors import BuildUsageError
+from oews_api.builder.flatfile import is_flatfile_dir, read_flatfile
+from oews_api.builder.model import CellFilter, ReleaseInput
+
+FORMATS_HINT = "--from takes a BLS flat-file directory (oe.area, oe.data.0.Current[.gz], ...), an all-data .xlsx or .csv, or an oews.db"
+
+
+def open_source(path: Path, include: CellFilter | None = None) -> list[ReleaseInput]:
+    """The releases (years) ``path`` holds."""
+    if not path.exists():
+        raise BuildUsageError(f"{path}: no such file or directory", hint=FORMATS_HINT)
+    if path.is_dir():
+        if not is_flatfile_dir(path):
+            raise BuildUsageError(f"{path}: directory has no BLS flat files (oe.area, oe.data.0.Current)", hint=FORMATS_HINT)
+        return read_flatfile(path, include)
+    raise BuildUsageError(f"{path}: not a format this builder reads", hint=FORMATS_HINT)

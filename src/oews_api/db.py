@@ -1,0 +1,110 @@
+"""Read-only access to the oews.db file.
+
+The file is opened with a ``file:...?mode=ro&immutable=1`` URI: SQLite then
+never writes, never takes locks and never looks for a journal, which is right
+for a file that is mode 0444 and replaced only by an atomic rename followed by
+a pod restart. Each thread gets its own connection. The SHA-256 of the file is
+computed once when the service starts (``/health`` reports it; ``db update``
+compares it with the file it pushed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from oews_api.schema import REQUIRED_TABLES
+
+
+class DatabaseUnavailable(Exception):
+    """The database file is missing, unreadable or not an oews.db (the reason is the message)."""
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    """What ``/health`` reports about the file being served."""
+
+    path: str
+    sha256: str
+    release: str
+    years: list[int]
+    rows: int
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+    connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+@dataclass
+class Database:
+    """A read-only oews.db with one connection per thread and its facts read once."""
+
+    path: Path
+    info: DatabaseInfo
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    @classmethod
+    def open(cls, path: Path) -> Database:
+        """Open and check the file; raise DatabaseUnavailable with the reason if it can't be served."""
+        if not path.exists():
+            raise DatabaseUnavailable(f"database file {path} does not exist")
+        if not path.is_file():
+            raise DatabaseUnavailable(f"database path {path} is not a file")
+        try:
+            connection = _connect(path)
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            missing = [name for name in REQUIRED_TABLES if name not in tables]
+            if missing:
+                raise DatabaseUnavailable(f"{path} is not an oews.db (missing tables: {', '.join(missing)})")
+            releases = connection.execute("SELECT year, description FROM releases ORDER BY year").fetchall()
+            rows = connection.execute("SELECT count(*) FROM estimates").fetchone()[0]
+            connection.close()
+            sha256 = file_sha256(path)
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseUnavailable(f"{path} is not a readable SQLite database ({exc})") from exc
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot read {path} ({exc.strerror or exc})") from exc
+        if not releases:
+            raise DatabaseUnavailable(f"{path} holds no release (table releases is empty)")
+        info = DatabaseInfo(
+            path=str(path),
+            sha256=sha256,
+            release=releases[-1]["description"],
+            years=[row["year"] for row in releases],
+            rows=rows,
+        )
+        return cls(path=path, info=info)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = _connect(self.path)
+            self._local.connection = connection
+        return connection
+
+    def all(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query and return every row."""
+        return self.connection.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Row | None:
+        """Run a read query and return its first row (or None)."""
+        return self.connection.execute(sql, params).fetchone()

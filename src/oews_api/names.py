@@ -1,0 +1,362 @@
+"""Occupation and area names: official titles, common names, abbreviations, typos.
+
+``NameIndex`` is built once at start from the database (about 1,100
+occupations and 600 areas) and answers every name lookup from memory: the
+planner finds places and occupations inside a question, the REST endpoints
+resolve ``?occupation=`` and ``?area=`` values, and the search endpoints rank
+candidates. Matching is word-based (light stemming, common-name aliases, typo
+correction against the known vocabulary with difflib); no lookup touches SQLite.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from oews_api import queries
+from oews_api.aliases import AREA_ALIASES, COMMON_WORD_CITIES, NATIONAL_PHRASES, OCCUPATION_ALIASES, STATE_ABBREVIATIONS
+from oews_api.db import Database
+from oews_api.text import NOISE_WORDS, QUESTION_WORDS, STOPWORDS, normalize, stem, stems
+
+NATIONAL = "0000000"
+SOC_CODE = re.compile(r"\b(\d{2})-?(\d{4})\b")
+AREA_CODE = re.compile(r"^\d{7}$")
+MAX_PHRASE_WORDS = 8
+# Shorthand people write inside occupation names.
+WORD_SYNONYMS: dict[str, str] = {
+    "tech": "technician", "techs": "technician", "rep": "representative", "mgr": "manager", "asst": "assistant",
+    "admin": "administrative", "prep": "preparation", "engr": "engineer", "eng": "engineer", "dev": "developer",
+    "ed": "education", "sw": "software", "doc": "physician", "doctor": "physician", "vet": "veterinarian",
+    "auto": "automotive", "car": "automotive", "med": "medical", "hr": "human", "ai": "computer",
+}
+AREA_SUFFIXES = frozenset({"metro", "metropolitan", "area", "msa", "region", "city", "state"})
+METRO_SUFFIXES = frozenset({"metro", "metropolitan", "area", "msa", "region", "city"})
+# Lower-case state abbreviations that are also English words: a state only when written in capitals.
+AMBIGUOUS_ABBREVIATIONS = frozenset({"in", "or", "me", "ok", "hi", "oh", "pa", "de", "id", "co", "al", "ma", "la", "mo", "ga", "ne", "md", "mt"})
+PLACE_CONTEXT = frozenset({"in", "for", "at", "near", "around", "vs", "versus", "or", "and", "than", "from", "between", "across"})
+_PREFERENCE = {"alias": 0, "national": 0, "state": 1, "name": 2, "city_state": 3, "city": 4}
+
+
+@dataclass(frozen=True)
+class Occupation:
+    """One BLS occupation with the stemmed words of its title."""
+
+    code: str
+    title: str
+    level: int
+    words: frozenset[str]
+    main_words: frozenset[str]  # the title before ", Except ..."
+    employment: int
+
+    def public(self) -> dict[str, object]:
+        """The JSON form used by every endpoint."""
+        return {"occ_code": self.code, "soc_code": f"{self.code[:2]}-{self.code[2:]}", "title": self.title, "display_level": self.level}
+
+
+@dataclass(frozen=True)
+class Area:
+    """One BLS area (national, state or territory, metro or nonmetro area)."""
+
+    code: str
+    name: str
+    type: str
+    state_code: str
+    employment: int
+
+    def public(self) -> dict[str, object]:
+        """The JSON form used by every endpoint."""
+        return {"area_code": self.code, "area_name": self.name, "area_type": self.type}
+
+
+@dataclass(frozen=True)
+class Match:
+    """A resolved name with how sure we are (0..1+) and how it was found."""
+
+    item: Occupation | Area
+    score: float
+    via: str
+
+
+@dataclass(frozen=True)
+class AreaMention:
+    """A place found inside a question: which words (``start:end``) and which area."""
+
+    start: int
+    end: int
+    area: Area
+    via: str
+
+
+@dataclass(frozen=True)
+class _PlaceName:
+    code: str
+    kind: str  # alias | national | state | name | city_state | city
+    primary: bool = True
+    needs_context: bool = False
+
+
+def _title_words(title: str) -> tuple[frozenset[str], frozenset[str]]:
+    words = [w for w in stems(normalize(title)) if w not in STOPWORDS]
+    main_title = re.split(r",?\s+except\b", title, flags=re.IGNORECASE)[0]
+    main = [w for w in stems(normalize(main_title)) if w not in STOPWORDS]
+    return frozenset(words), frozenset(main)
+
+
+def _canonical(words: list[str]) -> list[str]:
+    """Stem and expand shorthand (``techs`` -> ``technician``)."""
+    return [WORD_SYNONYMS.get(word, stem(word)) for word in words]
+
+
+@dataclass
+class NameIndex:
+    """Every occupation and area name, held in memory for fast lookups."""
+
+    occupations: dict[str, Occupation]
+    areas: dict[str, Area]
+    _aliases: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _places: dict[tuple[str, ...], list[_PlaceName]] = field(default_factory=dict)
+    _metro_of_state_name: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _state_by_abbrev: dict[str, str] = field(default_factory=dict)
+    _vocabulary: list[str] = field(default_factory=list)
+    _known: frozenset[str] = frozenset()
+    _corrections: dict[str, str] = field(default_factory=dict)
+
+    # ----- building -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, db: Database) -> NameIndex:
+        """Read occupations and areas (with employment, used to break ties) from the database."""
+        year = db.info.years[-1]
+        area_jobs = queries.area_employment(db, year)
+        national = {
+            row["occ_code"]: row["employment"] or 0
+            for row in db.all(
+                "SELECT occ_code, employment FROM estimates WHERE area_code = ? AND industry_code = ? AND year = ?",
+                (NATIONAL, queries.CROSS_INDUSTRY, year),
+            )
+        }
+        occupations = {}
+        for row in db.all("SELECT occ_code, occ_title, display_level FROM occupations"):
+            words, main = _title_words(row["occ_title"])
+            occupations[row["occ_code"]] = Occupation(
+                row["occ_code"], row["occ_title"], row["display_level"], words, main, national.get(row["occ_code"], 0)
+            )
+        areas = {
+            row["area_code"]: Area(row["area_code"], row["area_name"], row["area_type"], row["state_code"], area_jobs.get(row["area_code"], 0))
+            for row in db.all("SELECT area_code, area_name, area_type, state_code FROM areas")
+        }
+        index = cls(occupations=occupations, areas=areas)
+        index._build_aliases()
+        index._build_places()
+        index._build_vocabulary()
+        return index
+
+    def _build_aliases(self) -> None:
+        for phrase, code in OCCUPATION_ALIASES.items():
+            if code in self.occupations:
+                self._aliases[tuple(_canonical(normalize(phrase)))] = code
+
+    def _add_place(self, words: list[str], place: _PlaceName) -> None:
+        if words and place.code in self.areas:
+            self._places.setdefault(tuple(words), []).append(place)
+
+    def _build_places(self) -> None:
+        state_names = {}
+        for area in self.areas.values():
+            if area.type == "S":
+                state_names[area.name.lower()] = area.code
+                self._add_place(normalize(area.name), _PlaceName(area.code, "state"))
+            elif area.type == "M":
+                self._add_metro(area)
+        for abbrev, name in STATE_ABBREVIATIONS.items():
+            if name.lower() in state_names:
+                self._state_by_abbrev[abbrev.lower()] = state_names[name.lower()]
+        for phrase, code in AREA_ALIASES.items():
+            self._add_place(normalize(phrase), _PlaceName(code, "alias"))
+        for phrase in NATIONAL_PHRASES:
+            self._add_place(normalize(phrase), _PlaceName(NATIONAL, "national"))
+        # "New York metro area", "Washington area": a state name followed by a metro word.
+        for area in self.areas.values():
+            if area.type == "M" and "nonmetropolitan" not in area.name:
+                first_city = normalize(area.name.split(",")[0].split("-")[0])
+                if " ".join(first_city) in state_names:
+                    self._metro_of_state_name[tuple(first_city)] = area.code
+
+    def _add_metro(self, area: Area) -> None:
+        full = normalize(area.name)
+        self._add_place(full, _PlaceName(area.code, "name"))
+        if "nonmetropolitan" in full:
+            self._add_place([w for w in full if w != "area"], _PlaceName(area.code, "name"))
+            self._add_place(["nonmetro" if w == "nonmetropolitan" else w for w in full], _PlaceName(area.code, "name"))
+            return
+        cities_part, _, states_part = area.name.partition(",")
+        states = [s.strip() for s in states_part.split("-") if s.strip()]
+        self._add_place(normalize(cities_part), _PlaceName(area.code, "name"))
+        for position, city in enumerate(c for c in re.split(r"-+", cities_part) if c.strip()):
+            words = [w for w in normalize(city) if w != "town"] or normalize(city)
+            single_common = len(words) == 1 and words[0] in COMMON_WORD_CITIES
+            self._add_place(words, _PlaceName(area.code, "city", primary=position == 0, needs_context=single_common))
+            for abbrev in states:
+                self._add_place([*words, abbrev.lower()], _PlaceName(area.code, "city_state", primary=position == 0))
+                state_name = STATE_ABBREVIATIONS.get(abbrev.upper())
+                if state_name:
+                    self._add_place([*words, *normalize(state_name)], _PlaceName(area.code, "city_state", primary=position == 0))
+
+    def _build_vocabulary(self) -> None:
+        words: set[str] = set(QUESTION_WORDS)
+        for occupation in self.occupations.values():
+            words.update(normalize(occupation.title))
+        for phrase in [*self._places, *(tuple(normalize(p)) for p in OCCUPATION_ALIASES)]:
+            words.update(phrase)
+        words = {w for w in words if len(w) >= 3 and not w.isdigit()}
+        self._vocabulary = sorted(words)
+        self._known = frozenset(words | {stem(w) for w in words} | STOPWORDS | set(WORD_SYNONYMS))
+
+    # ----- lookups ----------------------------------------------------------------------------
+    def correct(self, words: list[str]) -> list[str]:
+        """Replace words we don't know by the closest known word (typos: ``califronia``)."""
+        return [self._correct_word(word) for word in words]
+
+    def _correct_word(self, word: str) -> str:
+        if len(word) < 4 or word.isdigit() or word in self._known or stem(word) in self._known:
+            return word
+        if word not in self._corrections:
+            found = difflib.get_close_matches(word, self._vocabulary, n=1, cutoff=0.8)
+            if len(self._corrections) < 100_000:
+                self._corrections[word] = found[0] if found else word
+            return found[0] if found else word
+        return self._corrections[word]
+
+    def find_areas(self, words: list[str], raw: str) -> list[AreaMention]:
+        """Every place named in a question's (normalised, corrected) words, left to right."""
+        upper_words = set(re.findall(r"\b([A-Z]{2})\b", raw))
+        said_us = bool(re.search(r"\bU\.?S\.?A?\b", raw))
+        mentions: list[AreaMention] = []
+        i = 0
+        while i < len(words):
+            mention = self._place_at(words, i, upper_words, said_us, mentions)
+            if mention is None:
+                i += 1
+                continue
+            mentions.append(mention)
+            i = mention.end
+        return mentions
+
+    def _place_at(self, words: list[str], i: int, upper_words: set[str], said_us: bool, found: list[AreaMention]) -> AreaMention | None:
+        previous = words[i - 1] if i > 0 else ""
+        in_context = previous in PLACE_CONTEXT or (bool(found) and found[-1].end == i)
+        for length in range(min(MAX_PHRASE_WORDS, len(words) - i), 0, -1):
+            phrase = tuple(words[i : i + length])
+            places = [p for p in self._places.get(phrase, []) if in_context or not p.needs_context]
+            if places:
+                return self._with_suffix(words, i, i + length, self._choose(places), phrase)
+        word = words[i]
+        if word == "us" and said_us and NATIONAL in self.areas:
+            return AreaMention(i, i + 1, self.areas[NATIONAL], "national")
+        if word in self._state_by_abbrev and in_context and (word.upper() in upper_words or word not in AMBIGUOUS_ABBREVIATIONS):
+            return self._with_suffix(words, i, i + 1, _PlaceName(self._state_by_abbrev[word], "state"), (word,))
+        return None
+
+    def _choose(self, places: list[_PlaceName]) -> _PlaceName:
+        return min(places, key=lambda p: (_PREFERENCE[p.kind], not p.primary, -self.areas[p.code].employment))
+
+    def _with_suffix(self, words: list[str], start: int, end: int, place: _PlaceName, phrase: tuple[str, ...]) -> AreaMention:
+        code = place.code
+        if end < len(words) and words[end] in METRO_SUFFIXES and phrase in self._metro_of_state_name and place.kind == "state":
+            code = self._metro_of_state_name[phrase]
+        while end < len(words) and words[end] in AREA_SUFFIXES:
+            end += 1
+        return AreaMention(start, end, self.areas[code], place.kind)
+
+    def resolve_area(self, text: str) -> list[Match]:
+        """Areas a user-supplied name or code may mean, best first (empty when nothing fits)."""
+        text = text.strip()
+        if AREA_CODE.match(text):
+            return [Match(self.areas[text], 1.0, "code")] if text in self.areas else []
+        words = self.correct(normalize(text))
+        mentions = self.find_areas(words, text)
+        if mentions:
+            return [Match(mentions[0].area, 1.0, mentions[0].via)]
+        if len(words) == 1 and words[0] in self._state_by_abbrev:
+            return [Match(self.areas[self._state_by_abbrev[words[0]]], 1.0, "state")]
+        wanted = " ".join(words)
+        scored = [
+            Match(area, difflib.SequenceMatcher(None, wanted, " ".join(normalize(area.name))).ratio(), "fuzzy")
+            for area in self.areas.values()
+        ]
+        return sorted((m for m in scored if m.score >= 0.6), key=lambda m: -m.score)[:10]
+
+    def resolve_occupation(self, text: str) -> list[Match]:
+        """Occupations a user-supplied name or SOC code may mean, best first."""
+        code = SOC_CODE.search(text)
+        if code and code.group(1) + code.group(2) in self.occupations:
+            return [Match(self.occupations[code.group(1) + code.group(2)], 1.0, "code")]
+        return self.occupations_for_words(self.correct(normalize(text)))
+
+    def occupations_for_words(self, words: list[str]) -> list[Match]:
+        """Rank occupations for the words of a name (aliases first, then title words)."""
+        canonical = _canonical(words)
+        content = {w for w in canonical if w not in NOISE_WORDS and not any(c.isdigit() for c in w)}
+        scores: dict[str, Match] = {}
+        alias = self._longest_alias(canonical)
+        if alias is not None:
+            code, length = alias
+            coverage = min(1.0, length / max(1, len(content)))
+            scores[code] = Match(self.occupations[code], 0.6 * coverage + 0.45, "alias")
+        if content:
+            for occupation in self.occupations.values():
+                hits = content & occupation.words
+                if not hits:
+                    continue
+                score = 0.6 * len(hits) / len(content) + 0.4 * len(content & occupation.main_words) / max(1, len(occupation.main_words))
+                score += 0.03 if occupation.level == 3 else 0.0
+                score -= 0.1 if "all other" in occupation.title.lower() else 0.0
+                if occupation.code not in scores or scores[occupation.code].score < score:
+                    scores[occupation.code] = Match(occupation, score, "title")
+        ranked = sorted(scores.values(), key=lambda m: (-round(m.score, 6), -m.item.employment))  # type: ignore[union-attr]
+        return self._prefer_detailed(ranked, content)
+
+    def _longest_alias(self, words: list[str]) -> tuple[str, int] | None:
+        best: tuple[str, int] | None = None
+        for i in range(len(words)):
+            for length in range(min(4, len(words) - i), 0, -1):
+                code = self._aliases.get(tuple(words[i : i + length]))
+                if code and (best is None or length > best[1]):
+                    best = (code, length)
+                    break
+        return best
+
+    def _prefer_detailed(self, ranked: list[Match], content: set[str]) -> list[Match]:
+        """A broad group whose one real detailed occupation matches as well: answer with the detailed one."""
+        if not ranked or not isinstance(ranked[0].item, Occupation) or ranked[0].item.level == 3 or ranked[0].via == "alias":
+            return ranked
+        top = ranked[0].item
+        children = [
+            m
+            for m in ranked[1:]
+            if isinstance(m.item, Occupation)
+            and m.item.level == 3
+            and m.item.code.startswith(top.code.rstrip("0"))
+            and content <= m.item.words
+            and "all other" not in m.item.title.lower()
+        ]
+        if len(children) == 1:
+            return [Match(children[0].item, ranked[0].score, ranked[0].via), *[m for m in ranked if m is not children[0]]]
+        return ranked
+
+    def suggestions(self, text: str, limit: int = 5) -> list[str]:
+        """Close occupation titles for a name we could not resolve."""
+        matches = [m.item.title for m in self.resolve_occupation(text)[:limit]]
+        if matches:
+            return matches
+        titles = {o.title.lower(): o.title for o in self.occupations.values()}
+        return [titles[t] for t in difflib.get_close_matches(text.lower(), list(titles), n=limit, cutoff=0.4)]
+
+    def detailed_children(self, occupation: Occupation) -> list[Occupation]:
+        """Detailed occupations inside a broad or major group (by SOC code prefix)."""
+        prefix = occupation.code.rstrip("0") or occupation.code
+        return [o for o in self.occupations.values() if o.level == 3 and o.code.startswith(prefix) and o.code != occupation.code]
+
+
+
+

@@ -1,0 +1,238 @@
+"""Uploads and downloads that never leave a half-written file at the destination.
+
+Upload: stream to ``.<name>.oewsctl-part`` beside the target (SHA-256 computed while
+sending), then one remote step verifies the SHA-256 on the node, sets the mode and
+renames atomically. A dropped connection leaves only the temp file; the next upload
+restarts and overwrites it. Download mirrors this on the local side.
+
+The bytes travel through the OpenSSH client when it is installed (same known_hosts,
+``StrictHostKeyChecking=yes``, ``BatchMode``): on loopback it moves data about twice as
+fast as a paramiko channel. paramiko carries the data otherwise, and always for small
+in-memory files (``write_file``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Literal
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+from oewsctl.console import err_console, interactive
+from oewsctl.errors import OewsctlError, UsageError
+from oewsctl.ssh import CHUNK, PACKET_SIZE, WINDOW_SIZE, remote_command
+
+if TYPE_CHECKING:
+    import paramiko
+
+    from oewsctl.ssh import SSHPool
+
+Advance = Callable[[int], None]
+
+RECEIVE = 'mkdir -p -- "${1%/*}" && umask 077 && exec cat > "$1"'
+"""Write stdin to $1 (0600 until verified), creating the parent directory if needed."""
+SHA256 = 'if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1"; else sha256sum -- "$1"; fi | cut -c1-64'
+"""The file's SHA-256 on the node: openssl when present (much faster), coreutils sha256sum otherwise."""
+FINALIZE = (
+    'tmp=$1 dest=$2 want=$3 mode=$4\n'
+    'got=$(' + SHA256 + ')\n'
+    'if [ "$got" != "$want" ]; then rm -f -- "$tmp"; echo "SHA-256 mismatch on the node: got ${got:-nothing}, sent $want" >&2; exit 65; fi\n'
+    'chmod "$mode" "$tmp" && mv -f -- "$tmp" "$dest"'
+)
+"""Run as ``sh -c FINALIZE sh TMP DEST SHA256 MODE``: verify on the node, chmod, atomic rename."""
+
+
+def temp_name(path: str) -> str:
+    """The temp name beside ``path`` (same filesystem, so the final rename is atomic)."""
+    target = PurePosixPath(path)
+    return str(target.with_name(f".{target.name}.oewsctl-part"))
+
+
+def openssh_available() -> bool:
+    return shutil.which("ssh") is not None
+
+
+class RemotePipe:
+    """A remote command whose stdin (``w``) or stdout (``r``) is ``stream``."""
+
+    stream: IO[bytes]
+
+    def finish(self) -> tuple[int, str]:
+        """Close our end, wait; (exit code, stderr). -1 or 255 mean the connection was lost."""
+        raise NotImplementedError
+
+    def abort(self) -> str:
+        """Stop at once; return what the remote side said (stderr), if anything."""
+        raise NotImplementedError
+
+
+class OpenSSHPipe(RemotePipe):
+    def __init__(self, pool: "SSHPool", name: str, command: str, direction: Literal["r", "w"]) -> None:
+        self.process = subprocess.Popen(
+            [*pool.openssh_argv(name), command],
+            stdin=subprocess.PIPE if direction == "w" else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if direction == "r" else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        stream = self.process.stdin if direction == "w" else self.process.stdout
+        assert stream is not None
+        self.stream = stream
+
+    def finish(self) -> tuple[int, str]:
+        try:
+            self.stream.close()
+        except BrokenPipeError:
+            pass
+        assert self.process.stderr is not None
+        err = self.process.stderr.read().decode(errors="replace")
+        return self.process.wait(), err
+
+    def abort(self) -> str:
+        self.process.kill()
+        return self.finish()[1]
+
+
+class ParamikoPipe(RemotePipe):
+    def __init__(self, pool: "SSHPool", name: str, command: str, direction: Literal["r", "w"]) -> None:
+        transport = pool.connect(name).get_transport()
+        assert transport is not None
+        self.channel: "paramiko.Channel" = transport.open_session(window_size=WINDOW_SIZE, max_packet_size=PACKET_SIZE)
+        self.channel.exec_command(command)
+        self.direction = direction
+        self.stream = self.channel.makefile_stdin("wb") if direction == "w" else self.channel.makefile("rb")
+
+    def finish(self) -> tuple[int, str]:
+        if self.direction == "w":
+            self.stream.close()
+            self.channel.shutdown_write()
+        err = self.channel.makefile_stderr("rb").read().decode(errors="replace")
+        code = self.channel.recv_exit_status()
+        self.channel.close()
+        return code, err
+
+    def abort(self) -> str:
+        self.channel.close()
+        return ""
+
+
+def open_pipe(pool: "SSHPool", name: str, command: str, direction: Literal["r", "w"], fast: bool) -> RemotePipe:
+    return OpenSSHPipe(pool, name, command, direction) if fast and openssh_available() else ParamikoPipe(pool, name, command, direction)
+
+
+@contextmanager
+def progress_bar(label: str, total: int, enabled: bool) -> Iterator[Advance]:
+    """A rich transfer bar on a TTY; a no-op callback otherwise (cron, --output json)."""
+    if not (enabled and interactive()):
+        yield lambda _n: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def _pump(source: IO[bytes], target: IO[bytes], advance: Advance) -> tuple[str, int]:
+    """Copy source to target in large blocks, hashing on the way; (sha256 hex, bytes)."""
+    digest = hashlib.sha256()
+    sent = 0
+    while chunk := source.read(CHUNK):
+        digest.update(chunk)
+        target.write(chunk)
+        sent += len(chunk)
+        advance(len(chunk))
+    return digest.hexdigest(), sent
+
+
+def _lost(node: str, what: str, done: int, total: int | None, detail: str) -> OewsctlError:
+    of = f" of {total / 1048576:.1f} MiB" if total is not None else ""
+    return OewsctlError(
+        f"{node}: {what} interrupted after {done / 1048576:.1f} MiB{of} ({detail.strip().splitlines()[-1] if detail.strip() else 'connection lost'}); the destination was not touched",
+        hint="check the node is up (`oewsctl doctor`), then run the command again: the transfer restarts from the beginning",
+    )
+
+
+def put_stream(pool: "SSHPool", name: str, source: IO[bytes], size: int, remote: str, *, mode: int, sudo: bool, fast: bool, progress: bool = False) -> str:
+    """Send ``source`` to ``remote`` (temp, verify on the node, chmod, rename); return its SHA-256."""
+    node = pool.config.node(name)
+    tmp = temp_name(remote)
+    receive = remote_command(["sh", "-c", RECEIVE, "sh", tmp], sudo=sudo, user=node.user)
+    done = 0
+
+    def counted(n: int) -> None:
+        nonlocal done
+        done += n
+
+    with progress_bar(f"{name}: {PurePosixPath(remote).name}", size, progress) as advance:
+        pipe = open_pipe(pool, name, receive, "w", fast)
+        try:
+            digest, _ = _pump(source, pipe.stream, lambda n: (counted(n), advance(n)))
+        except BaseException as exc:
+            detail = pipe.abort()
+            if isinstance(exc, (OSError, EOFError)):  # broken pipe or closed socket: the connection dropped
+                raise _lost(name, f"upload to {remote}", done, size, detail or str(exc)) from None
+            raise
+        code, err = pipe.finish()
+    if code in (-1, 255):
+        raise _lost(name, f"upload to {remote}", done, size, err)
+    if code != 0:
+        raise OewsctlError(f"{name}: cannot write {tmp}: {err.strip() or f'exit {code}'}", hint=f"check that {node.user} may write there (or that the step uses sudo) and that the disk has room")
+    finalize = remote_command(["sh", "-c", FINALIZE, "sh", tmp, remote, digest, f"{mode:o}"], sudo=sudo, user=node.user)
+    code, _, err_bytes = pool.exec_raw(name, finalize)
+    if code != 0:
+        raise OewsctlError(f"{name}: {remote} not replaced: {err_bytes.decode(errors='replace').strip() or f'exit {code}'}",
+                           hint="run the command again; the upload restarts from the beginning")
+    return digest
+
+
+def upload(pool: "SSHPool", name: str, local: Path, remote: str, *, mode: int = 0o444, sudo: bool = False, progress: bool = True) -> str:
+    """Copy a local file to ``remote`` on node ``name`` and return its SHA-256 (verified on the node)."""
+    try:
+        handle = local.open("rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read {local}: {exc.strerror}") from None
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        return put_stream(pool, name, handle, size, remote, mode=mode, sudo=sudo, fast=True, progress=progress)
+
+
+def remote_sha256(pool: "SSHPool", name: str, path: str, sudo: bool = False) -> str:
+    """SHA-256 of ``path`` on the node (an OewsctlError when it cannot be read)."""
+    node = pool.config.node(name)
+    code, out, err = pool.exec_raw(name, remote_command(["sh", "-c", f'[ -r "$1" ] || {{ echo "$1: no such readable file" >&2; exit 66; }}; {SHA256}', "sh", path], sudo=sudo, user=node.user))
+    digest = out.decode().strip()
+    if code != 0 or len(digest) != 64:
+        raise OewsctlError(f"{name}: cannot read {path}: {err.decode(errors='replace').strip() or f'exit {code}'}")
+    return digest
+
+
+def download(pool: "SSHPool", name: str, remote: str, local: Path, *, sudo: bool = False, progress: bool = True) -> str:
+    """Copy ``remote`` from node ``name`` to ``local`` (temp, verify, rename); return its SHA-256."""
+    node = pool.config.node(name)
+    want = remote_sha256(pool, name, remote, sudo)
+    size = int(pool.check(name, ["stat", "-c", "%s", remote], sudo=sudo).stdout.strip() or 0)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    tmp = local.with_name(f".{local.name}.oewsctl-part")
+    with progress_bar(f"{name}: {PurePosixPath(remote).name}", size, progress) as advance:
+        pipe = open_pipe(pool, name, remote_command(["cat", "--", remote], sudo=sudo, user=node.user), "r", fast=True)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as target:
+            try:
+                got, received = _pump(pipe.stream, target, advance)
+            except BaseException:
+                pipe.abort()
+                tmp.unlink(missing_ok=True)
+                raise
+        code, err = pipe.finish()
+    if code != 0 or got != want:
+        tmp.unlink(missing_ok=True)
+        if code != 0:
+            raise _lost(name, f"download of {remote}", received, size, err)
+        raise OewsctlError(f"{name}: {remote} changed while it was copied (SHA-256 {got[:12]}… != {want[:12]}…); {local} not written",
+                           hint="run the command again")
+    os.replace(tmp, local)
+    return got
