@@ -22,8 +22,8 @@ COPY src ./src
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable
 
 FROM ${BASE_IMAGE}
-# The venv's python is a symlink to the base image's python3, at the same path in both stages.
-COPY --from=builder /opt/venv /opt/venv
+# Settings and metadata come before the venv: those steps depend on the base image only, so
+# they stay cached across releases (each step is a full copy on the vfs storage driver).
 ENV PATH=/opt/venv/bin:$PATH HOME=/tmp PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     API_HOST=0.0.0.0 API_PORT=8000 SQLITE_DB_PATH=/data/oews.db
 # No database and no secrets in the image: the DB is mounted read-only at /data/oews.db,
@@ -33,9 +33,10 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('API_PORT', '8000'), timeout=4)"]
 CMD ["python", "-m", "oews_api"]
-ARG VERSION=0.0.0
-ARG REVISION=unknown
-ARG SOURCE=https://github.com/example/oews-api
+# The venv's python is a symlink to the base image's python3, at the same path in both stages.
+# Owned by root: the app (uid 1000) can read but not change its own code.
+COPY --from=builder /opt/venv /opt/venv
+ARG VERSION=0.0.0 REVISION=unknown SOURCE=https://github.com/example/oews-api
 LABEL org.opencontainers.image.title="oews-api" \
       org.opencontainers.image.description="BLS OEWS wage questions answered from a read-only SQLite file" \
       org.opencontainers.image.licenses="MIT" \

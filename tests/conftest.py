@@ -19,6 +19,9 @@ pytest_plugins = [
     "tests.fixtures.docker",
     "tests.fixtures.sshd",
     "tests.fixtures.keyvault",
+    "tests.fixtures.eso",
+    "tests.fixtures.api",
+    "tests.fixtures.prometheus",
 ]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -92,6 +92,7 @@ OCCUPATION_ALIASES: Final[dict[str, str]] = {
     "farmworker": "452092", "farm worker": "452092", "journalist": "273023", "reporter": "273023",
     "photographer": "274021", "graphic designer": "271024", "interpreter": "273091", "translator": "273091",
     "writer": "273043", "author": "273043", "editor": "273041", "actor": "272011", "musician": "272042",
+    "zookeeper": "392021", "animal caretaker": "392021", "dog groomer": "392021", "pet groomer": "392021",
 }
 
 # Place nicknames -> BLS area code (metros, and DC which BLS publishes as a state).

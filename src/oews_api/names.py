@@ -32,9 +32,11 @@ WORD_SYNONYMS: dict[str, str] = {
 }
 AREA_SUFFIXES = frozenset({"metro", "metropolitan", "area", "msa", "region", "city", "state"})
 METRO_SUFFIXES = frozenset({"metro", "metropolitan", "area", "msa", "region", "city"})
-# Lower-case state abbreviations that are also English words: a state only when written in capitals.
+# State abbreviations that are also words or job abbreviations ("PA", "MD", "in", "or"): a state only
+# after "in", "for", ... and, in lower case, not even then.
 AMBIGUOUS_ABBREVIATIONS = frozenset({"in", "or", "me", "ok", "hi", "oh", "pa", "de", "id", "co", "al", "ma", "la", "mo", "ga", "ne", "md", "mt"})
 PLACE_CONTEXT = frozenset({"in", "for", "at", "near", "around", "vs", "versus", "or", "and", "than", "from", "between", "across"})
+_PLACE_AFTER_PREPOSITION = re.compile(r"\b(?:in|near|around|at)\s+(?:the\s+)?([A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*)")
 _PREFERENCE = {"alias": 0, "national": 0, "state": 1, "name": 2, "city_state": 3, "city": 4}
 
 
@@ -67,6 +69,11 @@ class Area:
     def public(self) -> dict[str, object]:
         """The JSON form used by every endpoint."""
         return {"area_code": self.code, "area_name": self.name, "area_type": self.type}
+
+    @property
+    def label(self) -> str:
+        """How answers name the area (BLS calls the whole country "National")."""
+        return "the U.S. (national)" if self.type == "N" else self.name
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ def _title_words(title: str) -> tuple[frozenset[str], frozenset[str]]:
 
 def _canonical(words: list[str]) -> list[str]:
     """Stem and expand shorthand (``techs`` -> ``technician``)."""
-    return [WORD_SYNONYMS.get(word, stem(word)) for word in words]
+    return [WORD_SYNONYMS.get(word) or WORD_SYNONYMS.get(stem(word)) or stem(word) for word in words]
 
 
 @dataclass
@@ -227,14 +234,18 @@ class NameIndex:
             return found[0] if found else word
         return self._corrections[word]
 
-    def find_areas(self, words: list[str], raw: str) -> list[AreaMention]:
-        """Every place named in a question's (normalised, corrected) words, left to right."""
+    def find_areas(self, words: list[str], raw: str, *, whole_is_place: bool = False) -> list[AreaMention]:
+        """Every place named in a question's (normalised, corrected) words, left to right.
+
+        ``whole_is_place``: the text is only a place name (``?area=portland``), so
+        words like "portland" or "mobile" need no "in" before them.
+        """
         upper_words = set(re.findall(r"\b([A-Z]{2})\b", raw))
         said_us = bool(re.search(r"\bU\.?S\.?A?\b", raw))
         mentions: list[AreaMention] = []
         i = 0
         while i < len(words):
-            mention = self._place_at(words, i, upper_words, said_us, mentions)
+            mention = self._place_at(words, i, upper_words, said_us, mentions, whole_is_place)
             if mention is None:
                 i += 1
                 continue
@@ -242,9 +253,11 @@ class NameIndex:
             i = mention.end
         return mentions
 
-    def _place_at(self, words: list[str], i: int, upper_words: set[str], said_us: bool, found: list[AreaMention]) -> AreaMention | None:
+    def _place_at(
+        self, words: list[str], i: int, upper_words: set[str], said_us: bool, found: list[AreaMention], whole_is_place: bool
+    ) -> AreaMention | None:
         previous = words[i - 1] if i > 0 else ""
-        in_context = previous in PLACE_CONTEXT or (bool(found) and found[-1].end == i)
+        in_context = whole_is_place or previous in PLACE_CONTEXT or (bool(found) and found[-1].end == i)
         for length in range(min(MAX_PHRASE_WORDS, len(words) - i), 0, -1):
             phrase = tuple(words[i : i + length])
             places = [p for p in self._places.get(phrase, []) if in_context or not p.needs_context]
@@ -253,7 +266,10 @@ class NameIndex:
         word = words[i]
         if word == "us" and said_us and NATIONAL in self.areas:
             return AreaMention(i, i + 1, self.areas[NATIONAL], "national")
-        if word in self._state_by_abbrev and in_context and (word.upper() in upper_words or word not in AMBIGUOUS_ABBREVIATIONS):
+        written_upper = word.upper() in upper_words
+        if word in self._state_by_abbrev and (
+            (in_context and (written_upper or word not in AMBIGUOUS_ABBREVIATIONS)) or (written_upper and word not in AMBIGUOUS_ABBREVIATIONS)
+        ):
             return self._with_suffix(words, i, i + 1, _PlaceName(self._state_by_abbrev[word], "state"), (word,))
         return None
 
@@ -274,7 +290,7 @@ class NameIndex:
         if AREA_CODE.match(text):
             return [Match(self.areas[text], 1.0, "code")] if text in self.areas else []
         words = self.correct(normalize(text))
-        mentions = self.find_areas(words, text)
+        mentions = self.find_areas(words, text.upper() if len(words) == 1 else text, whole_is_place=True)
         if mentions:
             return [Match(mentions[0].area, 1.0, mentions[0].via)]
         if len(words) == 1 and words[0] in self._state_by_abbrev:
@@ -344,6 +360,22 @@ class NameIndex:
             return [Match(children[0].item, ranked[0].score, ranked[0].via), *[m for m in ranked if m is not children[0]]]
         return ranked
 
+    def unknown_place(self, raw: str) -> str | None:
+        """A capitalised name after "in"/"near" that is no area here and no occupation word ("in Boise")."""
+        occupation_words = {w for o in self.occupations.values() for w in o.words}
+        for match in _PLACE_AFTER_PREPOSITION.finditer(raw):
+            phrase = match.group(1)
+            words = _canonical(normalize(phrase))
+            if words and not set(words) <= occupation_words | NOISE_WORDS:
+                return phrase
+        return None
+
+    def group_for_words(self, words: list[str]) -> Occupation | None:
+        """The largest SOC group (not a detailed occupation) whose title holds every word: "healthcare jobs"."""
+        content = {w for w in _canonical(words) if w not in NOISE_WORDS and not any(c.isdigit() for c in w)}
+        groups = [o for o in self.occupations.values() if o.level < 3 and content and content <= o.words and o.code != "000000"]
+        return max(groups, key=lambda o: o.employment, default=None)
+
     def suggestions(self, text: str, limit: int = 5) -> list[str]:
         """Close occupation titles for a name we could not resolve."""
         matches = [m.item.title for m in self.resolve_occupation(text)[:limit]]
@@ -356,7 +388,3 @@ class NameIndex:
         """Detailed occupations inside a broad or major group (by SOC code prefix)."""
         prefix = occupation.code.rstrip("0") or occupation.code
         return [o for o in self.occupations.values() if o.level == 3 and o.code.startswith(prefix) and o.code != occupation.code]
-
-
-
-

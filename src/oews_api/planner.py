@@ -26,6 +26,10 @@ _TOP = re.compile(
     r"|\bmost lucrative\b|\bpays? the (most|least)\b|\b(most common|largest|biggest)\s+(jobs?|occupations?)\b"
     r"|\bmost (jobs|workers|employment)\b|\bwhich (jobs?|occupations?)\b"
 )
+_TOP_AREAS = re.compile(
+    r"\b(which|what|best|top|highest[\s-]paying|lowest[\s-]paying|\d+)\s+(states?|cit(?:y|ies)|metros?|metro areas?|areas?|places?)\b"
+    r"|\b(states?|cit(?:y|ies)|metros?|places?) (?:that )?(?:pays?|paying|has|have|with) (?:the )?(?:most|highest|best|lowest|least|more)\b"
+)
 _TOP_N = re.compile(r"\b(?:top|best|highest|lowest)\s+(\d{1,2})\b|\b(\d{1,2})\s+(?:highest|best|top|lowest|most)\b")
 _TREND = re.compile(r"\btrends?\b|over time|over the years|\bsince (?:19|20)\d\d\b|\bhistor|\bchanged?\b|\bgrowth\b|year over year|by year")
 _COMPARE_CUES = re.compile(r"\bcompare|\bvs\b|\bversus\b|\bwhich\b|\bmore\b|\bhigher\b|\blower\b|\bdifference\b|\bbetween\b|\bbetter\b")
@@ -37,15 +41,18 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    intent: Literal["value", "compare", "top", "trend"] = Field(
-        "value", description="value: one figure; compare: across occupations or areas; top: rank occupations in an area; trend: across years"
+    intent: Literal["value", "compare", "top", "top_areas", "trend"] = Field(
+        "value",
+        description="value: one figure; compare: across occupations or areas; top: rank occupations in an area; "
+        "top_areas: rank states or metro areas for one occupation; trend: across years",
     )
     statistic: Statistic = Field("median", description="which BLS measure; wages default to the median")
     basis: Literal["annual", "hourly"] | None = Field(None, description="annual salary or hourly wage; null = annual unless BLS publishes only hourly")
     occupations: list[Term] = Field(default_factory=list, max_length=5, description="SOC codes (15-1252) or occupation names; empty = all occupations")
     areas: list[Term] = Field(default_factory=list, max_length=5, description="BLS area codes or place names; empty = the whole U.S.")
     year: int | None = Field(None, ge=1997, le=2100, description="survey year; null = latest")
-    limit: int = Field(10, ge=1, le=50, description="rows for top")
+    area_type: Literal["S", "M"] = Field("S", description="top_areas: rank states (S) or metro areas (M)")
+    limit: int = Field(10, ge=1, le=50, description="rows for top and top_areas")
     ascending: bool = Field(False, description="top: lowest first")
 
 
@@ -100,11 +107,17 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     statistic = detect_statistic(text)
     occupations = _occupation_terms(rest, index, split_on_and=bool(_COMPARE_CUES.search(text)))
     year_match = [int(y) for y in _YEAR.findall(question)]
-    intent: Literal["value", "compare", "top", "trend"] = "value"
+    intent: Literal["value", "compare", "top", "top_areas", "trend"] = "value"
+    top_areas = _TOP_AREAS.search(text)
     if _TREND.search(text):
         intent = "trend"
-    elif _TOP.search(text) and len(occupations) <= 1 and len(areas) <= 1 and not _is_specific(occupations, index):
-        intent = "top"
+    elif top_areas and occupations and not areas:
+        intent = "top_areas"
+    elif _TOP.search(text) and len(occupations) <= 1 and len(areas) <= 1:
+        group = index.group_for_words(rest)
+        if group is not None or not _is_specific(occupations, index):
+            intent = "top"
+            occupations = [group.code] if group is not None else occupations
     elif len(areas) > 1 or len(occupations) > 1:
         intent = "compare"
     top_n = _TOP_N.search(text)
@@ -116,6 +129,7 @@ def build_plan(question: str, index: NameIndex) -> Plan:
         occupations=occupations,
         areas=areas,
         year=year_match[0] if year_match and intent != "trend" else None,
+        area_type="S" if not top_areas or "state" in top_areas.group(0) else "M",
         limit=max(1, min(limit, 50)),
         ascending=bool(re.search(r"\b(lowest|least|worst)\b", text)),
     )

@@ -66,15 +66,31 @@ def ranked(
     industry_code: str = CROSS_INDUSTRY,
     limit: int = 10,
     ascending: bool = False,
+    occ_prefix: str = "",
 ) -> list[dict[str, Any]]:
-    """Detailed occupations in an area ranked by a published measure (unpublished ones left out)."""
+    """Detailed occupations in an area (optionally within a SOC group) ranked by a published measure."""
     if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}")
     order = "ASC" if ascending else "DESC"
     rows = db.all(
         _SELECT + f"WHERE e.area_code = ? AND e.year = ? AND e.industry_code = ? AND o.display_level = {DETAILED_LEVEL} "
-        f"AND e.{measure} IS NOT NULL ORDER BY e.{measure} {order}, e.occ_code LIMIT ?",
-        (area_code, year, industry_code, limit),
+        f"AND e.{measure} IS NOT NULL AND e.occ_code LIKE ? ORDER BY e.{measure} {order}, e.occ_code LIMIT ?",
+        (area_code, year, industry_code, occ_prefix + "%", limit),
+    )
+    return [row_dict(row) for row in rows]
+
+
+def ranked_areas(
+    db: Database, occ_code: str, measure: str, year: int, area_type: str, *, industry_code: str = CROSS_INDUSTRY, limit: int = 10, ascending: bool = False
+) -> list[dict[str, Any]]:
+    """States (``S``) or metro areas (``M``) ranked by one occupation's published measure."""
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}")
+    order = "ASC" if ascending else "DESC"
+    rows = db.all(
+        _SELECT + f"WHERE e.occ_code = ? AND e.year = ? AND e.industry_code = ? AND a.area_type = ? "
+        f"AND e.{measure} IS NOT NULL ORDER BY e.{measure} {order}, e.area_code LIMIT ?",
+        (occ_code, year, industry_code, area_type, limit),
     )
     return [row_dict(row) for row in rows]
 
@@ -102,4 +118,10 @@ def area_employment(db: Database, year: int) -> dict[str, int]:
 def industry_name(db: Database, industry_code: str) -> str | None:
     """The industry's name, or None when the code is unknown."""
     row = db.one("SELECT industry_name FROM industries WHERE industry_code = ?", (industry_code,))
+    return row[0] if row else None
+
+
+def industry_by_name(db: Database, name: str) -> str | None:
+    """The code of the industry with exactly this name (any case), or None."""
+    row = db.one("SELECT industry_code FROM industries WHERE industry_name = ? COLLATE NOCASE", (name,))
     return row[0] if row else None

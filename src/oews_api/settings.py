@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-SAMPLE_DB: Path = Path(__file__).parent / "sample" / "oews-sample.db"
+from oews_api.sample import SAMPLE_DB
 
 MAX_QUERY_CHARS = 500  # POST /api/v1/query "query" (DESIGN: 3..500)
 MAX_BODY_BYTES = 16 * 1024  # any request body

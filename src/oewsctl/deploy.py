@@ -75,7 +75,7 @@ def wait_or_roll_back(kube: Kube, target: Target, image: str, *, rollback: bool,
         if echo is not None:
             echo(f"rollout failed; {outcome}")
         wait_rollout(kube, target, echo=echo)
-        raise RolloutFailed(f"rollout of {image} failed and was {outcome}: {failed.message}{details}",
+        raise RolloutFailed(f"{image} never became ready ({failed.message}); {outcome}{details}",
                             hint="the previous version is serving again; fix the image (see the pod lines above) and deploy again") from None
 
 

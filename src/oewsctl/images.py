@@ -41,6 +41,7 @@ IMAGES_FILE = "images.json"
 KNOWN_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
 _MACHINE_TO_PLATFORM = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
 _AUTH_WORDS = ("denied", "unauthorized", "authentication required", "no basic auth credentials", "forbidden")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NETWORK_WORDS = ("connection refused", "no such host", "i/o timeout", "dial tcp", "connect: ", "http response to https client", "tls:")
 
 
@@ -229,7 +230,7 @@ class BuildSpec:
 # ---------------------------------------------------------------- the docker engine
 
 
-def docker_client(ctx: "RunContext") -> "docker.DockerClient":
+def docker_client(ctx: RunContext) -> docker.DockerClient:
     """The engine client, opened once per run, with a clear error when dockerd is not there."""
     cached = ctx.results.get("docker.client")
     if cached is not None:
@@ -249,7 +250,7 @@ def docker_client(ctx: "RunContext") -> "docker.DockerClient":
     return client
 
 
-def _say(ctx: "RunContext", line: str, *, always: bool = False) -> None:
+def _say(ctx: RunContext, line: str, *, always: bool = False) -> None:
     """Progress for people: on a TTY or with -v (``always`` lines also in plain text logs)."""
     if ctx.options.output != "text":
         return
@@ -267,7 +268,7 @@ def _build_argv(spec: BuildSpec, ref: ImageRef, platform: str) -> list[str]:
     return [*argv, str(spec.source.context)]
 
 
-def _stream_build(ctx: "RunContext", spec: BuildSpec, ref: ImageRef, platform: str, *, nocache: bool) -> str:
+def _stream_build(ctx: RunContext, spec: BuildSpec, ref: ImageRef, platform: str, *, nocache: bool) -> str:
     """Run one SDK build, streaming its output; returns the image id."""
     client = docker_client(ctx)
     image_id: str | None = None
@@ -276,18 +277,19 @@ def _stream_build(ctx: "RunContext", spec: BuildSpec, ref: ImageRef, platform: s
         path=str(spec.source.context), dockerfile=spec.dockerfile, tag=str(ref), buildargs=spec.all_build_args,
         network_mode=spec.network, platform=platform, rm=True, forcerm=True, nocache=nocache, decode=True,
     )
+    pending = ""
     for chunk in stream:
         if "error" in chunk:
             tail = "\n".join(lines[-6:])
             raise OewsctlError(
-                f"docker build for {platform} failed: {chunk['error'].strip()}" + (f"\n{tail}" if tail else ""),
+                f"docker build for {platform} failed: {_ANSI.sub('', chunk['error']).strip()}" + (f"\n{tail}" if tail else ""),
                 hint="run with -v to see the whole build; builds that install packages may need --network host",
             )
-        text = chunk.get("stream", "")
-        for line in text.rstrip("\n").splitlines():
-            if line.strip():
-                lines.append(line)
-                _say(ctx, f"  {line}", always=line.startswith("Step "))
+        # The engine sends output in fragments (and colours RUN stderr): show whole lines, plain.
+        *complete, pending = (pending + _ANSI.sub("", chunk.get("stream", ""))).split("\n")
+        for line in filter(str.strip, complete):
+            lines.append(line)
+            _say(ctx, f"  {line}", always=line.startswith("Step "))
         image_id = (chunk.get("aux") or {}).get("ID", image_id)
     if image_id is None:
         raise OewsctlError(f"docker build for {platform} ended without an image", hint="run with -v to see the build output")
@@ -300,7 +302,7 @@ def _arch_matches(attrs: dict[str, Any], platform: str) -> bool:
     return attrs.get("Os") == wanted[0] and attrs.get("Architecture") == wanted[1] and (variant is None or attrs.get("Variant") == variant)
 
 
-def build_image(ctx: "RunContext", spec: BuildSpec, ref: ImageRef, platform: str) -> str:
+def build_image(ctx: RunContext, spec: BuildSpec, ref: ImageRef, platform: str) -> str:
     """Build ``ref`` for ``platform``; returns the image id.
 
     The classic builder's cache ignores the platform when two platforms share a
@@ -322,7 +324,7 @@ def build_image(ctx: "RunContext", spec: BuildSpec, ref: ImageRef, platform: str
     return image_id
 
 
-def _tag_step(ctx: "RunContext", source: ImageRef, refs: list[ImageRef]) -> str:
+def _tag_step(ctx: RunContext, source: ImageRef, refs: list[ImageRef]) -> str:
     image = docker_client(ctx).images.get(str(source))
     for ref in refs:
         image.tag(ref.name, ref.tag)
@@ -352,7 +354,7 @@ def _layer_line(ref: ImageRef, layer: str, status: str, sizes: dict[str, int]) -
     return f"  {ref.name}: layer {layer} {status.lower()}{shown}"
 
 
-def push_image(ctx: "RunContext", ref: ImageRef) -> str:
+def push_image(ctx: RunContext, ref: ImageRef) -> str:
     """Push one tag with per-layer progress; returns the manifest digest the registry stored."""
     from docker.errors import APIError, ImageNotFound
 
@@ -401,7 +403,7 @@ def manifest_list(entries: list[tuple[str, bytes, str]]) -> bytes:
     return json.dumps(document, indent=3).encode()
 
 
-def push_manifest_list(ctx: "RunContext", refs: list[ImageRef], platforms: list[str]) -> str:
+def push_manifest_list(ctx: RunContext, refs: list[ImageRef], platforms: list[str]) -> str:
     """Join the per-platform images under every tag in ``refs``; returns the list's digest."""
     first = refs[0]
     with RegistryClient(first.registry, credentials(first)) as registry:
@@ -455,7 +457,7 @@ def recorded_image(repository: str) -> str | None:
 
 
 def _record_step(refs: list[ImageRef], platforms: list[str], source: Source | None) -> Step:
-    def record(ctx: "RunContext") -> str:
+    def record(ctx: RunContext) -> str:
         digest = ctx.results["digests"][str(refs[0])]
         entry = record_digest(refs[0].name, digest, tags=[ref.tag or "" for ref in refs], platforms=platforms, source=source)
         ctx.results["pushed"] = entry["ref"]
@@ -498,7 +500,7 @@ def _buildx_step(spec: BuildSpec) -> Step:
     metadata = Path(tempfile.gettempdir()) / f"oewsctl-buildx-{spec.source.version}.json"
     argv = _buildx_argv(spec, metadata)
 
-    def run(ctx: "RunContext") -> str:
+    def run(ctx: RunContext) -> str:
         quiet = ctx.options.output != "text"
         done = subprocess.run(argv, cwd=spec.source.context, capture_output=quiet, text=True)
         if done.returncode != 0:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -179,8 +180,6 @@ class KindNotServed(OewsctlError):
 
 def _status_message(exc: ApiException) -> str:
     try:
-        import json
-
         return str(json.loads(exc.body).get("message") or exc.reason)
     except (ValueError, TypeError, AttributeError):
         return str(exc.reason)
@@ -255,8 +254,9 @@ class Kube:
         """Objects of ``kind`` (in ``namespace`` if given) as dicts."""
         res = self.resource(api_version, kind)
         with self.errors(f"list {kind}"):
-            result = self.dynamic.get(res, namespace=namespace, label_selector=label_selector, _request_timeout=REQUEST_TIMEOUT)
-        return [item.to_dict() for item in result.items or []]
+            response = self.dynamic.get(res, namespace=namespace, label_selector=label_selector, serialize=False,
+                                        _request_timeout=REQUEST_TIMEOUT)
+        return list(json.loads(response.data).get("items") or [])
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         res = self.resource(obj["apiVersion"], obj["kind"])

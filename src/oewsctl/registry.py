@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, replace
@@ -47,7 +48,7 @@ class ImageRef:
     digest: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "ImageRef":
+    def parse(cls, text: str) -> ImageRef:
         """Parse an image reference; a bad one is a usage error naming what is wrong."""
         rest, _, digest = text.strip().partition("@")
         slash = rest.rfind("/")
@@ -75,10 +76,10 @@ class ImageRef:
         """The repository as docker names it (``ghcr.io/you/oews-api``)."""
         return f"{self.registry}/{self.repository}"
 
-    def with_tag(self, tag: str) -> "ImageRef":
+    def with_tag(self, tag: str) -> ImageRef:
         return replace(self, tag=tag, digest=None)
 
-    def with_digest(self, digest: str) -> "ImageRef":
+    def with_digest(self, digest: str) -> ImageRef:
         return replace(self, tag=None, digest=digest)
 
     def __str__(self) -> str:
@@ -154,7 +155,7 @@ class RegistryClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "RegistryClient":
+    def __enter__(self) -> RegistryClient:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -216,3 +217,17 @@ class RegistryClient:
         if served and served != digest:
             raise OewsctlError(f"{self.registry} stored {repository}:{reference} as {served}, expected {digest}")
         return digest
+
+
+def dockerconfigjson(ref: ImageRef) -> bytes | None:
+    """The ``.dockerconfigjson`` of a ``kubernetes.io/dockerconfigjson`` pull Secret for ``ref``'s registry.
+
+    Built from the same credentials as a push ($GHCR_TOKEN or docker login); None
+    when there are none (a public image needs no pull secret).
+    """
+    creds = credentials(ref)
+    if creds is None:
+        return None
+    pair = base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
+    auths = {ref.registry: {"username": creds.username, "password": creds.secret, "auth": pair}}
+    return json.dumps({"auths": auths}).encode()

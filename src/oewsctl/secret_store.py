@@ -7,12 +7,11 @@ handled as the API stores it (base64 strings) and never formatted into text.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from oewsctl.errors import OewsctlError
-from oewsctl.kube import KindNotServed, Kube, wait_until
+from oewsctl.kube import KindNotServed, Kube
 
 ESO_API = "external-secrets.io/v1"
 
@@ -106,27 +105,3 @@ class ClusterSecrets:
     def set_pod_annotation(self, deployment: str, key: str, value: str) -> None:
         """A pod template change: the Deployment controller rolls the pods once."""
         self.kube.patch("apps/v1", "Deployment", deployment, self.namespace, {"spec": {"template": {"metadata": {"annotations": {key: value}}}}})
-
-    def wait_rollout(self, deployment: str, *, timeout: float, echo: Callable[[str], None] | None = None) -> str:
-        """Wait like `kubectl rollout status`; a stalled rollout fails at once with its reason."""
-        name = f"Deployment {self.namespace}/{deployment}"
-
-        def check() -> tuple[bool, str]:
-            dep = self.kube.get("apps/v1", "Deployment", deployment, self.namespace) or {}
-            spec, status = dep.get("spec", {}), dep.get("status", {})
-            want = int(spec.get("replicas", 1))
-            if int(status.get("observedGeneration", 0)) < int(dep.get("metadata", {}).get("generation", 1)):
-                return False, "waiting for the controller to see the change"
-            for cond in status.get("conditions") or []:
-                if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-                    raise OewsctlError(f"{name} rollout stalled: {cond.get('message')}", hint="see `oewsctl rollout status`; `oewsctl rollout undo` returns to the previous pods")
-            updated, total, available = (int(status.get(k, 0)) for k in ("updatedReplicas", "replicas", "availableReplicas"))
-            if updated < want:
-                return False, f"{updated} of {want} new pods updated"
-            if total > updated:
-                return False, f"{total - updated} old pod(s) pending termination"
-            if available < updated:
-                return False, f"{available} of {updated} new pods available"
-            return True, f"{available} of {want} new pods available"
-
-        return wait_until(check, what=f"the rollout of {name}", timeout=timeout, echo=echo)

@@ -20,6 +20,7 @@ Values live only in memory: never in a step description, result, error or log li
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -30,12 +31,12 @@ from functools import cache
 from typing import Any
 
 from oewsctl.config import Config
-from oewsctl.console import err_console
 from oewsctl.errors import OewsctlError
-from oewsctl.kube import wait_until
+from oewsctl.kube import kube_for, wait_until
 from oewsctl.keyvault import KeyVault, SecretInfo
 from oewsctl.plan import Plan, Step
 from oewsctl.render import APP_NAME
+from oewsctl.rollout import Target, echo_for, wait_step
 from oewsctl.runner import RunContext
 from oewsctl.secret_store import ClusterSecrets, Condition
 
@@ -67,19 +68,19 @@ def _same(stored: str | None, value: str) -> bool:
 
 @dataclass
 class SecretsEnv:
-    """What secrets plans reach: the inventory, a vault and a cluster opened on first use."""
+    """What secrets plans reach: the inventory, a vault opened on first use, the timeouts."""
 
     config: Config
     vault_factory: Callable[[], KeyVault]
-    cluster_factory: Callable[[], ClusterSecrets]
     sync_timeout: float = 180.0
-    rollout_timeout: float = 600.0
     vault: Callable[[], KeyVault] = field(init=False)
-    cluster: Callable[[], ClusterSecrets] = field(init=False)
 
     def __post_init__(self) -> None:
         self.vault = cache(self.vault_factory)
-        self.cluster = cache(self.cluster_factory)
+
+    def cluster(self, ctx: RunContext) -> ClusterSecrets:
+        """The app namespace through the run's shared Kubernetes client."""
+        return ClusterSecrets(kube_for(ctx), self.namespace)
 
     @property
     def namespace(self) -> str:
@@ -98,10 +99,10 @@ class SecretsEnv:
 
 
 def _vault_set_step(env: SecretsEnv, app_var: str, vault_name: str, value: str) -> Step:
-    def unchanged(_: RunContext) -> str | None:
+    def unchanged(ctx: RunContext) -> str | None:
         return "already holds this value" if _same(env.vault().get(vault_name), value) else None
 
-    def write(_: RunContext) -> str:
+    def write(ctx: RunContext) -> str:
         return f"new version {env.vault().set(vault_name, value)}"
 
     return Step(
@@ -117,12 +118,12 @@ def _secret_write_step(env: SecretsEnv, values: Mapping[str, str]) -> Step:
     """provider kubernetes: all keys in one patch, so a failure changes nothing."""
     encoded = {key: encode(value) for key, value in values.items()}
 
-    def unchanged(_: RunContext) -> str | None:
-        current = env.cluster().secret_data(APP_SECRET) or {}
+    def unchanged(ctx: RunContext) -> str | None:
+        current = env.cluster(ctx).secret_data(APP_SECRET) or {}
         return "already holds these values" if all(_same(current.get(k), v) for k, v in encoded.items()) else None
 
-    def write(_: RunContext) -> str | None:
-        return "created the Secret" if env.cluster().write_secret_keys(APP_SECRET, encoded) else None
+    def write(ctx: RunContext) -> str | None:
+        return "created the Secret" if env.cluster(ctx).write_secret_keys(APP_SECRET, encoded) else None
 
     keys = ", ".join(sorted(values))
     return Step(
@@ -136,8 +137,8 @@ def _secret_write_step(env: SecretsEnv, values: Mapping[str, str]) -> Step:
 def _preflight_external_secret(env: SecretsEnv, vault_names: list[str]) -> Step:
     """Before any write: the ExternalSecret exists and maps every rotated vault secret."""
 
-    def check(_: RunContext) -> str:
-        es = env.cluster().external_secret(APP_SECRET)
+    def check(ctx: RunContext) -> str:
+        es = env.cluster(ctx).external_secret(APP_SECRET)
         if es is None:
             raise OewsctlError(f"ExternalSecret {env.namespace}/{APP_SECRET} not found", hint=DEPLOY_FIRST)
         mapped = ClusterSecrets.mapping(es)
@@ -153,8 +154,8 @@ def _preflight_external_secret(env: SecretsEnv, vault_names: list[str]) -> Step:
 
 
 def _preflight_deployment(env: SecretsEnv) -> Step:
-    def check(_: RunContext) -> str:
-        if env.cluster().pod_annotations(APP_NAME) is None:
+    def check(ctx: RunContext) -> str:
+        if env.cluster(ctx).pod_annotations(APP_NAME) is None:
             raise OewsctlError(f"Deployment {env.namespace}/{APP_NAME} not found", hint=DEPLOY_FIRST)
         return "found"
 
@@ -164,7 +165,7 @@ def _preflight_deployment(env: SecretsEnv) -> Step:
 def _force_sync_step(env: SecretsEnv) -> Step:
     def annotate(ctx: RunContext) -> str:
         stamp = int(time.time())
-        env.cluster().annotate_external_secret(APP_SECRET, {FORCE_SYNC_ANNOTATION: str(stamp)})
+        env.cluster(ctx).annotate_external_secret(APP_SECRET, {FORCE_SYNC_ANNOTATION: str(stamp)})
         ctx.results["force_sync_at"] = stamp
         return f"{FORCE_SYNC_ANNOTATION}={stamp}"
 
@@ -182,7 +183,7 @@ def _wait_sync_step(env: SecretsEnv, app_values: Mapping[str, str]) -> Step:
 
     def synced(ctx: RunContext) -> str:
         since = ctx.results.get("force_sync_at", 0)
-        cluster = env.cluster()
+        cluster = env.cluster(ctx)
 
         def check() -> tuple[bool, str]:
             es = cluster.external_secret(APP_SECRET) or {}
@@ -200,7 +201,7 @@ def _wait_sync_step(env: SecretsEnv, app_values: Mapping[str, str]) -> Step:
             return True, f"synced at {refreshed} (Secret sha256 {secret_data_hash(data)[:12]})"
 
         try:
-            return wait_until(check, what=what, timeout=env.sync_timeout, echo=_echo(ctx))
+            return wait_until(check, what=what, timeout=env.sync_timeout, echo=echo_for(ctx))
         except OewsctlError as exc:
             raise OewsctlError(
                 exc.message,
@@ -219,33 +220,29 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _echo(ctx: RunContext) -> Callable[[str], None] | None:
-    """Progress lines under the running step (text output only)."""
-    if ctx.options.output != "text":
-        return None
-    return lambda line: err_console.print(f"    … {line}", markup=False)
-
-
 def roll_steps(env: SecretsEnv) -> list[Step]:
     """Write the Secret's data hash into the pod template (rolls once per change), then wait."""
 
     def in_sync(ctx: RunContext) -> str | None:
-        current = secret_data_hash(env.cluster().secret_data(APP_SECRET))
-        ctx.results["secret_sha256"] = current
-        annotations = env.cluster().pod_annotations(APP_NAME)
+        data = env.cluster(ctx).secret_data(APP_SECRET)
+        if data is None:
+            raise OewsctlError(f"Secret {env.namespace}/{APP_SECRET} not found", hint="set the values first: oewsctl secrets rotate NAME --from-stdin")
+        current = ctx.results["secret_sha256"] = secret_data_hash(data)
+        annotations = env.cluster(ctx).pod_annotations(APP_NAME)
         if annotations is None:
             raise OewsctlError(f"Deployment {env.namespace}/{APP_NAME} not found", hint=DEPLOY_FIRST)
         return f"pods already use this Secret (sha256 {current[:12]})" if annotations.get(HASH_ANNOTATION) == current else None
 
     def annotate(ctx: RunContext) -> str:
         digest = ctx.results["secret_sha256"]
-        env.cluster().set_pod_annotation(APP_NAME, HASH_ANNOTATION, digest)
+        env.cluster(ctx).set_pod_annotation(APP_NAME, HASH_ANNOTATION, digest)
         ctx.results["rolled"] = True
         return f"{HASH_ANNOTATION}={digest[:12]}…"
 
-    def wait(ctx: RunContext) -> str:
-        return env.cluster().wait_rollout(APP_NAME, timeout=env.rollout_timeout, echo=_echo(ctx))
-
+    rolled = dataclasses.replace(
+        wait_step(Target(env.namespace)),
+        skip_if=lambda ctx: None if ctx.results.get("rolled") else "nothing rolled",
+    )
     return [
         Step(
             f"roll Deployment {env.namespace}/{APP_NAME}: set pod annotation {HASH_ANNOTATION} to the Secret's data hash",
@@ -253,12 +250,7 @@ def roll_steps(env: SecretsEnv) -> list[Step]:
             skip_if=in_sync,
             detail=f"PATCH deployments/{APP_NAME} spec.template.metadata.annotations.{HASH_ANNOTATION}",
         ),
-        Step(
-            f"wait for the rollout of Deployment {env.namespace}/{APP_NAME} (timeout {env.rollout_timeout:.0f}s)",
-            action=wait,
-            skip_if=lambda ctx: None if ctx.results.get("rolled") else "nothing rolled",
-            remediation="see `oewsctl rollout status`; `oewsctl rollout undo` returns to the previous pods",
-        ),
+        rolled,
     ]
 
 
@@ -307,16 +299,16 @@ def bootstrap_plan(env: SecretsEnv, helm_chart: Mapping[str, Any], credentials: 
     encoded = {key: encode(value) for key, value in credentials.items()}
     chart = f"{helm_chart['metadata']['namespace']}/{helm_chart['metadata']['name']}"
 
-    def install(_: RunContext) -> str:
-        return env.cluster().apply(helm_chart)
+    def install(ctx: RunContext) -> str:
+        return env.cluster(ctx).apply(helm_chart)
 
-    def sp_unchanged(_: RunContext) -> str | None:
-        current = env.cluster().secret_data(SP_SECRET) or {}
+    def sp_unchanged(ctx: RunContext) -> str | None:
+        current = env.cluster(ctx).secret_data(SP_SECRET) or {}
         return "already holds these credentials" if all(_same(current.get(k), v) for k, v in encoded.items()) else None
 
-    def write_sp(_: RunContext) -> str | None:
-        env.cluster().ensure_namespace()
-        return "created" if env.cluster().write_secret_keys(SP_SECRET, encoded) else None
+    def write_sp(ctx: RunContext) -> str | None:
+        env.cluster(ctx).ensure_namespace()
+        return "created" if env.cluster(ctx).write_secret_keys(SP_SECRET, encoded) else None
 
     plan = Plan("secrets bootstrap")
     plan.add(Step(f"install External Secrets Operator: apply HelmChart {chart}", action=install, detail=f"apply helm.cattle.io/v1 HelmChart {chart}"))
@@ -356,9 +348,9 @@ def list_vault(env: SecretsEnv) -> list[dict[str, Any]]:
     return rows
 
 
-def list_cluster(env: SecretsEnv) -> list[dict[str, Any]]:
+def list_cluster(env: SecretsEnv, ctx: RunContext) -> list[dict[str, Any]]:
     """provider kubernetes: the keys of the app Secret (names only) and which app variables lack one."""
-    data = env.cluster().secret_data(APP_SECRET)
+    data = env.cluster(ctx).secret_data(APP_SECRET)
     if data is None:
         raise OewsctlError(f"Secret {env.namespace}/{APP_SECRET} not found", hint="create it with `oewsctl secrets set NAME --from-stdin`")
     wanted = set(env.config.secrets.keys)
@@ -367,9 +359,9 @@ def list_cluster(env: SecretsEnv) -> list[dict[str, Any]]:
     return rows
 
 
-def status(env: SecretsEnv) -> dict[str, Any]:
+def status(env: SecretsEnv, ctx: RunContext) -> dict[str, Any]:
     """SecretStore and ExternalSecret conditions, last refresh, mapping, missing keys, pod sync."""
-    cluster = env.cluster()
+    cluster = env.cluster(ctx)
     report: dict[str, Any] = {"provider": env.config.secrets.provider, "namespace": env.namespace}
     data = cluster.secret_data(APP_SECRET)
     if env.azure:

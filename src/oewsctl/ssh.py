@@ -195,8 +195,8 @@ class SSHPool:
 
     # -- commands --------------------------------------------------------------------
 
-    def exec_raw(self, name: str, command: str, stdin: bytes | IO[bytes] | None = None, timeout: float | None = None) -> tuple[int, bytes, bytes]:
-        """Run a shell line; return (exit code, stdout, stderr) as bytes. Streams output when verbose."""
+    def exec_raw(self, name: str, command: str, stdin: bytes | IO[bytes] | None = None, timeout: float | None = None, echo: bool = False) -> tuple[int, bytes, bytes]:
+        """Run a shell line; return (exit code, stdout, stderr) as bytes; ``echo`` streams output lines."""
         node = self.config.node(name)
         transport = self.connect(name).get_transport()
         assert transport is not None
@@ -204,41 +204,18 @@ class SSHPool:
         try:
             channel.exec_command(command)
             feeder = _Feeder(channel, stdin)
-            out, err = self._collect(node, channel, command, timeout)
+            out, err = _collect(channel, _LineEcho(node.name) if echo else None, timeout)
             feeder.join()
             if not channel.exit_status_ready() and not transport.is_active():
                 raise OewsctlError(f"{node.name}: connection lost while running `{command}`",
                                    hint=f"check that {node.name} is up (`oewsctl doctor`) and run again")
             result = (channel.recv_exit_status(), out, err)
+        except TimeoutError:
+            raise OewsctlError(f"{node.name}: `{command}` did not finish within {timeout:g}s") from None
         finally:
             channel.close()
         _raise_for_sudo(node, command, result)
         return result
-
-    def _collect(self, node: NodeConfig, channel: paramiko.Channel, command: str, timeout: float | None) -> tuple[bytes, bytes]:
-        out, err = bytearray(), bytearray()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            got = False
-            if channel.recv_ready():
-                out += self._echo(node, channel.recv(CHUNK))
-                got = True
-            if channel.recv_stderr_ready():
-                err += self._echo(node, channel.recv_stderr(CHUNK))
-                got = True
-            if got:
-                continue
-            if channel.eof_received or channel.closed:
-                return bytes(out), bytes(err)
-            if deadline is not None and time.monotonic() > deadline:
-                raise OewsctlError(f"{node.name}: `{command}` did not finish within {timeout:g}s")
-            select.select([channel], [], [], 0.2)
-
-    def _echo(self, node: NodeConfig, data: bytes) -> bytes:
-        if self.verbose and data:
-            for line in data.decode(errors="replace").splitlines():
-                err_console.print(f"[dim]{node.name}|[/dim] {line}", markup=True, highlight=False)
-        return data
 
     def run(
         self,
@@ -254,7 +231,7 @@ class SSHPool:
         env_file = self._write_env(name, env) if env else None
         words = ["sh", "-c", ENV_WRAPPER, env_file, *argv] if env_file else list(argv)
         try:
-            code, out, err = self.exec_raw(name, remote_command(words, sudo=sudo, user=node.user), stdin=stdin, timeout=timeout)
+            code, out, err = self.exec_raw(name, remote_command(words, sudo=sudo, user=node.user), stdin=stdin, timeout=timeout, echo=self.verbose)
         finally:
             if env_file:
                 self.exec_raw(name, shlex.join(["rm", "-f", "--", env_file]))
@@ -302,6 +279,52 @@ class SSHPool:
         from oewsctl.ssh_transfer import download
 
         return download(self, name, remote, local, sudo=sudo, progress=progress)
+
+
+class _LineEcho:
+    """Prints remote output line by line as ``node| line`` (for --verbose)."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.pending = {1: b"", 2: b""}
+
+    def feed(self, stream: int, data: bytes) -> None:
+        lines = (self.pending[stream] + data).split(b"\n")
+        self.pending[stream] = lines.pop()
+        for line in lines:
+            self._print(line)
+
+    def flush(self) -> None:
+        for stream, rest in self.pending.items():
+            if rest:
+                self._print(rest)
+            self.pending[stream] = b""
+
+    def _print(self, line: bytes) -> None:
+        err_console.print(f"{self.node}| {line.decode(errors='replace')}", markup=False, highlight=False)
+
+
+def _collect(channel: paramiko.Channel, echo: _LineEcho | None, timeout: float | None) -> tuple[bytes, bytes]:
+    """Read stdout and stderr until the remote side closes them (TimeoutError after ``timeout``)."""
+    out, err = bytearray(), bytearray()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        for ready, receive, buffer, stream in ((channel.recv_ready, channel.recv, out, 1), (channel.recv_stderr_ready, channel.recv_stderr, err, 2)):
+            while ready():
+                data = receive(CHUNK)
+                buffer += data
+                if echo is not None:
+                    echo.feed(stream, data)
+        if channel.eof_received or channel.closed:
+            if not channel.recv_ready() and not channel.recv_stderr_ready():
+                break
+            continue
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError
+        select.select([channel], [], [], 0.2)
+    if echo is not None:
+        echo.flush()
+    return bytes(out), bytes(err)
 
 
 class _Feeder:

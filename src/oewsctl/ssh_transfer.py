@@ -17,6 +17,8 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -157,29 +159,77 @@ def _lost(node: str, what: str, done: int, total: int | None, detail: str) -> Oe
     )
 
 
+def _send_file_openssh(pool: "SSHPool", name: str, command: str, handle: IO[bytes], advance: Advance) -> tuple[str, int, int, str]:
+    """ssh reads the file itself (no copy through Python); we hash it meanwhile and follow the
+    shared file offset for progress. Returns (sha256, bytes sent, exit code, stderr)."""
+    with open(handle.name, "rb") as again:  # own offset, so hashing does not move ssh's
+        hashing = _Hasher(again)
+        process = subprocess.Popen([*pool.openssh_argv(name), command], stdin=handle, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sent = 0
+        while True:
+            done = process.poll() is not None
+            position = os.lseek(handle.fileno(), 0, os.SEEK_CUR)
+            advance(position - sent)
+            sent = position
+            if done:
+                break
+            time.sleep(0.2)
+        assert process.stderr is not None
+        err = process.stderr.read().decode(errors="replace")
+        return hashing.result(), sent, process.returncode, err
+
+
+class _Hasher:
+    """SHA-256 of a file on a thread (hashlib releases the GIL on large blocks)."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.digest = ""
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.digest = hashlib.file_digest(self.handle, "sha256").hexdigest()
+
+    def result(self) -> str:
+        self.thread.join()
+        return self.digest
+
+
+def _send(pool: "SSHPool", name: str, command: str, source: IO[bytes], advance: Advance, fast: bool) -> tuple[str, int, int, str]:
+    """Feed ``source`` to the remote command's stdin. Returns (sha256, bytes sent, exit code, stderr);
+    exit code -1 or 255 means the connection dropped."""
+    if fast and openssh_available() and isinstance(getattr(source, "name", None), str):
+        return _send_file_openssh(pool, name, command, source, advance)
+    pipe = open_pipe(pool, name, command, "w", fast)
+    sent = 0
+
+    def counted(n: int) -> None:
+        nonlocal sent
+        sent += n
+        advance(n)
+
+    try:
+        digest, _ = _pump(source, pipe.stream, counted)
+    except (OSError, EOFError) as exc:  # broken pipe or closed socket: the connection dropped
+        return "", sent, -1, pipe.abort() or str(exc)
+    except BaseException:
+        pipe.abort()
+        raise
+    code, err = pipe.finish()
+    return digest, sent, code, err
+
+
 def put_stream(pool: "SSHPool", name: str, source: IO[bytes], size: int, remote: str, *, mode: int, sudo: bool, fast: bool, progress: bool = False) -> str:
     """Send ``source`` to ``remote`` (temp, verify on the node, chmod, rename); return its SHA-256."""
     node = pool.config.node(name)
+    pool.connect(name)  # host key and login errors surface here, with oewsctl's messages
     tmp = temp_name(remote)
     receive = remote_command(["sh", "-c", RECEIVE, "sh", tmp], sudo=sudo, user=node.user)
-    done = 0
-
-    def counted(n: int) -> None:
-        nonlocal done
-        done += n
-
     with progress_bar(f"{name}: {PurePosixPath(remote).name}", size, progress) as advance:
-        pipe = open_pipe(pool, name, receive, "w", fast)
-        try:
-            digest, _ = _pump(source, pipe.stream, lambda n: (counted(n), advance(n)))
-        except BaseException as exc:
-            detail = pipe.abort()
-            if isinstance(exc, (OSError, EOFError)):  # broken pipe or closed socket: the connection dropped
-                raise _lost(name, f"upload to {remote}", done, size, detail or str(exc)) from None
-            raise
-        code, err = pipe.finish()
+        digest, sent, code, err = _send(pool, name, receive, source, advance, fast)
     if code in (-1, 255):
-        raise _lost(name, f"upload to {remote}", done, size, err)
+        raise _lost(name, f"upload to {remote}", sent, size, err)
     if code != 0:
         raise OewsctlError(f"{name}: cannot write {tmp}: {err.strip() or f'exit {code}'}", hint=f"check that {node.user} may write there (or that the step uses sudo) and that the disk has room")
     finalize = remote_command(["sh", "-c", FINALIZE, "sh", tmp, remote, digest, f"{mode:o}"], sudo=sudo, user=node.user)

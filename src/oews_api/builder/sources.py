@@ -6,6 +6,8 @@ from pathlib import Path
 
 from oews_api.builder.errors import BuildUsageError
 from oews_api.builder.flatfile import is_flatfile_dir, read_flatfile
+from oews_api.builder.legacy import is_legacy_db, read_legacy
+from oews_api.builder.spreadsheet import SPREADSHEET_SUFFIXES, read_spreadsheet
 from oews_api.builder.model import CellFilter, ReleaseInput
 
 FORMATS_HINT = "--from takes a BLS flat-file directory (oe.area, oe.data.0.Current[.gz], ...), an all-data .xlsx or .csv, or an oews.db"
@@ -19,4 +21,8 @@ def open_source(path: Path, include: CellFilter | None = None) -> list[ReleaseIn
         if not is_flatfile_dir(path):
             raise BuildUsageError(f"{path}: directory has no BLS flat files (oe.area, oe.data.0.Current)", hint=FORMATS_HINT)
         return read_flatfile(path, include)
-    raise BuildUsageError(f"{path}: not a format this builder reads", hint=FORMATS_HINT)
+    if path.suffix.lower() in SPREADSHEET_SUFFIXES:
+        return read_spreadsheet(path, include)
+    if is_legacy_db(path):
+        return read_legacy(path, include)
+    raise BuildUsageError(f"{path}: not a format this builder reads (not a directory, .xlsx, .csv or SQLite file)", hint=FORMATS_HINT)

@@ -120,7 +120,7 @@ def _load(db: sqlite3.Connection, releases: list[ReleaseInput], progress: Progre
         label = f"{release.origin.name} ({release.year})"
         stream = release.rows()
         while batch := list(islice(stream, BATCH)):
-            _insert(db, batch, release)
+            _insert(db, batch, release, total)
             total += len(batch)
             if progress is not None:
                 progress(label, release.position(), release.size)
@@ -140,33 +140,25 @@ def _load(db: sqlite3.Connection, releases: list[ReleaseInput], progress: Progre
     return total, dims
 
 
-def _insert(db: sqlite3.Connection, batch: list[Located], release: ReleaseInput) -> None:
-    db.execute("SAVEPOINT batch")
+def _insert(db: sqlite3.Connection, batch: list[Located], release: ReleaseInput, loaded: int) -> None:
     try:
         db.executemany(_INSERT, [row for _, row in batch])
     except sqlite3.IntegrityError:
-        db.execute("ROLLBACK TO batch")
-        _find_duplicate(db, batch, release)
+        _report_duplicate(db, batch, release, loaded)
         raise
-    db.execute("RELEASE batch")
 
 
-def _find_duplicate(db: sqlite3.Connection, batch: list[Located], release: ReleaseInput) -> None:
-    """A batch hit the primary key: find the row (and its line) that repeats a cell."""
-    for line, row in batch:
-        found = db.execute(
-            "SELECT 1 FROM estimates WHERE occ_code=? AND area_code=? AND year=? AND industry_code=?", row[:4]
-        ).fetchone()
-        if found is None:
-            db.execute(_INSERT, row)
-            continue
-        occ, area, year, industry = row[:4]
-        raise SourceError(
-            release.files[-1].path,
-            f"duplicate estimate for occupation {occ}, area {area}, year {year}, industry {industry}",
-            line=line,
-            hint="each occupation × area × industry may appear once per year; remove the repeated rows",
-        )
+def _report_duplicate(db: sqlite3.Connection, batch: list[Located], release: ReleaseInput, loaded: int) -> None:
+    """A batch hit the primary key. ``executemany`` stopped at the offending row, and every
+    row before it went in (there is no journal to roll back): the row count says which one."""
+    line, row = batch[db.execute("SELECT count(*) FROM estimates").fetchone()[0] - loaded]
+    occ, area, year, industry = row[:4]
+    raise SourceError(
+        release.files[-1].path,
+        f"duplicate estimate for occupation {occ}, area {area}, year {year}, industry {industry}",
+        line=line,
+        hint="each occupation × area × industry may appear once per year; remove the repeated rows",
+    )
 
 
 def _finish(db: sqlite3.Connection, releases: list[ReleaseInput], dims: Dimensions) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from oewsctl import keyvault
 from oewsctl import secrets as runbook
@@ -15,10 +14,8 @@ from oewsctl.commands._common import run_context
 from oewsctl.config import Config
 from oewsctl.console import out_console
 from oewsctl.errors import UsageError
-from oewsctl.kube import Kube
 from oewsctl.render import render_template, values
 from oewsctl.runner import RunContext, run_plan
-from oewsctl.secret_store import ClusterSecrets
 from oewsctl.secret_values import app_secret_names, read_values
 
 app = typer.Typer(
@@ -35,21 +32,16 @@ FromStdin = Annotated[bool, typer.Option("--from-stdin", help="Read the value(s)
 FromFile = Annotated[Path | None, typer.Option("--from-file", help="Read the value(s) from this file.", show_default=False)]
 
 
-def _env(config: Config, sync_timeout: float = 180.0, rollout_timeout: float = 600.0) -> runbook.SecretsEnv:
+def _env(config: Config, sync_timeout: float = 180.0) -> runbook.SecretsEnv:
     def vault() -> keyvault.KeyVault:
         if not config.secrets.vault_url:
             raise UsageError("secrets.vault_url is not set", hint="set it in oewsctl.yaml, e.g. https://oews-secrets.vault.azure.net")
         return keyvault.open_vault(config.secrets.vault_url)
 
-    def cluster() -> ClusterSecrets:
-        return ClusterSecrets(Kube.from_config(config), config.app.namespace)
-
     return runbook.SecretsEnv(
         config,
         vault_factory=vault,
-        cluster_factory=cluster,
         sync_timeout=sync_timeout,
-        rollout_timeout=rollout_timeout,
     )
 
 
@@ -87,7 +79,6 @@ def rotate(
     from_stdin: FromStdin = False,
     from_file: FromFile = None,
     sync_timeout: Annotated[float, typer.Option(help="Seconds to wait for ESO to sync the Secret.")] = 180.0,
-    rollout_timeout: Annotated[float, typer.Option(help="Seconds to wait for the new pods.")] = 600.0,
 ) -> None:
     """Change secret values and restart the API pods once, after the cluster has the new values.
 
@@ -98,7 +89,7 @@ def rotate(
     """
     rc = run_context(ctx)
     assert rc.config is not None
-    env = _env(rc.config, sync_timeout, rollout_timeout)
+    env = _env(rc.config, sync_timeout)
     run_plan(runbook.rotate_plan(env, _values(rc, names, from_stdin, from_file)), rc)
 
 
@@ -115,16 +106,27 @@ def list_(ctx: typer.Context) -> None:
     rc = run_context(ctx)
     assert rc.config is not None
     env = _env(rc.config)
-    rows = runbook.list_vault(env) if env.azure else runbook.list_cluster(env)
+    rows = runbook.list_vault(env) if env.azure else runbook.list_cluster(env, rc)
     if rc.options.output == "json":
         _print_json(rows)
         return
     columns = list(dict.fromkeys(key for row in rows for key in row if key != "missing"))
-    table = Table(*columns, box=None, pad_edge=False)
-    for row in rows:
-        cells = ["MISSING" if row.get("missing") and col in ("enabled", "present") else str(row.get(col) or "-") for col in columns]
-        table.add_row(*cells)
-    out_console.print(table)
+    cells = [[_cell(row, col) for col in columns] for row in rows]
+    _print_table([col.upper() for col in columns], cells)
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    if row.get("missing") and column in ("enabled", "present"):
+        return "MISSING"
+    value = row.get(column)
+    return "-" if value is None else str(value)
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Aligned columns, nothing truncated (ids and times stay whole for copy and paste)."""
+    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
+    for line in [header, *rows]:
+        out_console.print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip(), markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -140,7 +142,7 @@ def status(
     rc = run_context(ctx)
     assert rc.config is not None
     env = _env(rc.config)
-    report = runbook.status(env)
+    report = runbook.status(env, rc)
     if rc.options.output == "json" and not reconcile:
         _print_json(report)
     elif rc.options.output == "text":

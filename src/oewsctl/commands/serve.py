@@ -1,9 +1,49 @@
-"""CLI wiring for the `serve` commands (filled in by its issue)."""
+"""CLI wiring for `oewsctl serve`: run oews-api locally on a database file."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from oews_api.db import Database, DatabaseUnavailable
+from oews_api.sample import SAMPLE_DB
+from oews_api.settings import Settings
+from oewsctl.console import err_console
+from oewsctl.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `serve` to the root app."""
+    app.command(
+        "serve",
+        help=(
+            "Run the oews-api service on this machine (no cluster, no config file needed).\n\n"
+            "Serves the bundled May 2025 sample database unless --db is given; opens the file read-only and "
+            "changes nothing. Stop it with Ctrl-C (in-flight requests finish first).\n\n"
+            "Example:  oewsctl serve --db ./oews.db --port 8080   then   curl localhost:8080/health"
+        ),
+    )(serve)
+
+
+def serve(
+    db: Annotated[Path | None, typer.Option("--db", help="oews.db to serve (default: the bundled sample).", show_default=False)] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 = every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Check the database, then serve it until interrupted."""
+    from oews_api.__main__ import serve as run_server
+
+    path = (db or SAMPLE_DB).expanduser()
+    try:
+        info = Database.open(path).info
+    except DatabaseUnavailable as exc:
+        hint = "build one with `oewsctl db build --from DIR --out oews.db`, or omit --db to serve the bundled sample"
+        raise UsageError(str(exc), hint) from exc
+    # The app factory reads its settings from the environment (the same path the container takes).
+    os.environ.update({"SQLITE_DB_PATH": str(path.resolve()), "API_HOST": host, "API_PORT": str(port), "API_WORKERS": str(workers)})
+    err_console.print(f"serving {path} ({info.release}, {info.rows:,} estimates, sha256 {info.sha256[:12]}…) on http://{host}:{port}")
+    run_server(Settings())

@@ -1,0 +1,266 @@
+"""HTTP endpoints: thin wiring from requests to the query, name and answer functions."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from oews_api import queries
+from oews_api.db import DatabaseUnavailable
+from oews_api.names import NATIONAL, Area, Match, NameIndex, Occupation
+from oews_api.planner import Plan, build_plan
+from oews_api.schema import MEASURES
+from oews_api.settings import MAX_QUERY_CHARS
+from oews_api.text import normalize
+
+if TYPE_CHECKING:
+    from oews_api.app import Service
+
+router = APIRouter()
+BUILTIN_PLANNER = "oews-builtin-planner"
+Measure = Literal[MEASURES]  # type: ignore[valid-type]
+Name = Annotated[str, Query(min_length=1, max_length=200)]
+Year = Annotated[int | None, Query(ge=1997, le=2100, description="survey year (default: the latest in the database)")]
+Industry = Annotated[str, Query(min_length=1, max_length=120, description="NAICS-based industry code or name; 000000 = cross-industry")]
+
+
+class QueryRequest(BaseModel):
+    """The request existing front ends send."""
+
+    model_config = ConfigDict(extra="ignore")
+    query: str = Field(min_length=3, max_length=MAX_QUERY_CHARS, description="a question in plain English")
+    enable_charts: bool = True
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    if service.db is None:
+        raise DatabaseUnavailable(service.error or "not loaded")
+    return service
+
+
+@router.get("/health", tags=["operations"])
+async def health(request: Request) -> JSONResponse:
+    """200 with the database being served; 503 with the reason when it is missing or unreadable."""
+    service: Service = request.app.state.service
+    if service.db is None:
+        return JSONResponse({"status": "unavailable", "detail": service.error, "database": {"path": str(service.settings.sqlite_db_path)}}, status_code=503)
+    info = service.db.info
+    return JSONResponse(
+        {"status": "ok", "database": {"path": info.path, "sha256": info.sha256, "release": info.release, "years": info.years, "rows": info.rows}}
+    )
+
+
+@router.get("/metrics", tags=["operations"])
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: request counts and latency by route and status, database info."""
+    body, content_type = request.app.state.service.metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@router.post("/api/v1/query", tags=["questions"])
+async def query(request: Request, body: QueryRequest) -> dict[str, Any]:
+    """Answer a plain-English question from the data (with chart specs when enable_charts)."""
+    started = time.perf_counter()
+    service = _service(request)
+    plan: Plan | None = None
+    models = [BUILTIN_PLANNER]
+    if service.llm is not None and service.http is not None:
+        plan = await service.llm.plan(service.http, body.query)
+        if plan is not None:
+            models = [service.llm.model]
+    plan = plan or build_plan(body.query, service.index)
+    result = service.answerer.answer(plan, charts=body.enable_charts)
+    answer = _unknown_place_note(body.query, plan, service) + result.text
+    corrections = _corrections(body.query, service.index)
+    answer += f" (Read {corrections} in your question.)" if corrections else ""
+    return {
+        "answer": answer,
+        "charts": result.charts,
+        "data_sources": [f"U.S. Bureau of Labor Statistics, Occupational Employment and Wage Statistics (OEWS), {service.db.info.release}"],  # type: ignore[union-attr]
+        "data": result.rows,
+        "metadata": {
+            "execution_time_ms": round((time.perf_counter() - started) * 1000, 2),
+            "plan": plan.model_dump(),
+            "resolved": result.resolved,
+            "models_used": models,
+        },
+    }
+
+
+def _unknown_place_note(question: str, plan: Plan, service: Service) -> str:
+    """Say so when a place was named but is not in this database (rather than silently answering for the U.S.)."""
+    if plan.areas:
+        return ""
+    place = service.index.unknown_place(question)
+    if place is None:
+        return ""
+    count = sum(1 for a in service.index.areas.values() if a.type == "M")
+    return (
+        f"This database has no area named \u201c{place}\u201d (it holds the U.S., the states and {count} metro or "
+        f"nonmetro areas; see GET /api/v1/areas), so these are national figures. "
+    )
+
+
+def _corrections(question: str, index: NameIndex) -> str:
+    words = normalize(question)
+    changed = [(a, b) for a, b in zip(words, index.correct(words)) if a != b]
+    return ", ".join(f"\u201c{a}\u201d as \u201c{b}\u201d" for a, b in changed)
+
+
+@router.get("/api/v1/occupations", tags=["data"])
+async def occupations(
+    request: Request,
+    q: Annotated[str, Query(max_length=200, description="SOC code, official title, or common name (RN, PA, IT manager)")] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> dict[str, Any]:
+    """Search occupations by code, title or common name (best match first)."""
+    index = _service(request).index
+    if not q.strip():
+        found = [o.public() for o in sorted(index.occupations.values(), key=lambda o: o.code)[:limit]]
+        return {"query": q, "results": found}
+    matches = index.resolve_occupation(q)
+    words = " ".join(normalize(q))
+    seen = {m.item.code for m in matches}
+    extra = [Match(o, 0.5, "substring") for o in index.occupations.values() if words and words in " ".join(normalize(o.title)) and o.code not in seen]
+    results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in [*matches, *extra] if m.score >= 0.3]
+    return {"query": q, "results": results[:limit]}
+
+
+@router.get("/api/v1/areas", tags=["data"])
+async def areas(
+    request: Request,
+    q: Annotated[str, Query(max_length=200, description="area code, state name or abbreviation, metro or city name")] = "",
+    type: Annotated[Literal["N", "S", "M"] | None, Query(description="N national, S state/territory, M metro or nonmetro")] = None,
+    limit: Annotated[int, Query(ge=1, le=600)] = 20,
+) -> dict[str, Any]:
+    """Search areas by code, state, abbreviation, metro or city name (best match first)."""
+    index = _service(request).index
+    candidates: list[Match]
+    if q.strip():
+        candidates = index.resolve_area(q)
+        words = " ".join(normalize(q))
+        seen = {m.item.code for m in candidates}
+        candidates += [Match(a, 0.5, "substring") for a in index.areas.values() if words and words in " ".join(normalize(a.name)) and a.code not in seen]
+    else:
+        candidates = [Match(a, 1.0, "list") for a in sorted(index.areas.values(), key=lambda a: a.code)]
+    results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in candidates if type is None or m.item.type == type]  # type: ignore[union-attr]
+    return {"query": q, "results": results[:limit]}
+
+
+@router.get("/api/v1/wages", tags=["data"])
+async def wages(request: Request, occupation: Name, area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL, year: Year = None, industry: Industry = queries.CROSS_INDUSTRY) -> dict[str, Any]:
+    """Every published measure for one occupation × area × year × industry (unpublished = null + reason)."""
+    service = _service(request)
+    occ, place, when, ind = _occupation(service.index, occupation), _area(service.index, area), _year(service, year), _industry(service, industry)
+    row = queries.estimate(service.db, occ.code, place.code, when, ind)  # type: ignore[arg-type]
+    if row is None:
+        raise HTTPException(404, f"BLS published no estimate for {occ.title} in {place.name} for {when} (industry {ind})")
+    return _cell(service, row)
+
+
+@router.get("/api/v1/compare", tags=["data"])
+async def compare(
+    request: Request,
+    occupation: Annotated[list[str], Query(min_length=1, max_length=5, description="repeat to compare occupations")],
+    area: Annotated[list[str], Query(max_length=5, description="repeat to compare areas")] = [NATIONAL],  # noqa: B006
+    measure: Measure = "a_median",
+    year: Year = None,
+    industry: Industry = queries.CROSS_INDUSTRY,
+) -> dict[str, Any]:
+    """One measure across several occupations and/or areas, highest first (unpublished last, with reasons)."""
+    service = _service(request)
+    occs = [_occupation(service.index, o) for o in occupation]
+    places = [_area(service.index, a) for a in area or [NATIONAL]]
+    when, ind = _year(service, year), _industry(service, industry)
+    cells = []
+    for occ in occs:
+        for place in places:
+            row = queries.estimate(service.db, occ.code, place.code, when, ind)  # type: ignore[arg-type]
+            cells.append(
+                {"occupation": occ.public(), "area": place.public(), "value": row[measure] if row else None,
+                 "unpublished": (row["unpublished"].get(measure) if row else {"reason": "no_estimate", "detail": "BLS published no estimate for this cell"})}
+            )
+    cells.sort(key=lambda c: (c["value"] is None, -(c["value"] or 0)))
+    return {"measure": measure, "year": when, "industry_code": ind, "release": service.db.info.release, "results": cells}  # type: ignore[union-attr]
+
+
+@router.get("/api/v1/top", tags=["data"])
+async def top(
+    request: Request,
+    area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL,
+    measure: Measure = "a_median",
+    order: Literal["desc", "asc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    group: Annotated[str | None, Query(max_length=200, description="limit to a SOC group, e.g. 29-0000 or 'healthcare'")] = None,
+    year: Year = None,
+    industry: Industry = queries.CROSS_INDUSTRY,
+) -> dict[str, Any]:
+    """Detailed occupations in an area ranked by a measure (only published values are ranked)."""
+    service = _service(request)
+    place, when, ind = _area(service.index, area), _year(service, year), _industry(service, industry)
+    prefix = ""
+    if group:
+        occ = _occupation(service.index, group)
+        prefix = occ.code.rstrip("0") if occ.level < 3 else occ.code
+    rows = queries.ranked(service.db, place.code, measure, when, industry_code=ind, limit=limit, ascending=order == "asc", occ_prefix=prefix)  # type: ignore[arg-type]
+    return {"area": place.public(), "measure": measure, "order": order, "year": when, "industry_code": ind, "results": [_cell(service, r) for r in rows]}
+
+
+@router.get("/api/v1/trend", tags=["data"])
+async def trend(request: Request, occupation: Name, area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL, industry: Industry = queries.CROSS_INDUSTRY) -> dict[str, Any]:
+    """Every year the database holds for one occupation × area × industry, oldest first."""
+    service = _service(request)
+    occ, place, ind = _occupation(service.index, occupation), _area(service.index, area), _industry(service, industry)
+    rows = queries.trend(service.db, occ.code, place.code, ind)  # type: ignore[arg-type]
+    return {"occupation": occ.public(), "area": place.public(), "industry_code": ind, "years": [_cell(service, r) for r in rows]}
+
+
+def _cell(service: Service, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "occupation": {"occ_code": row["occ_code"], "soc_code": f"{row['occ_code'][:2]}-{row['occ_code'][2:]}", "title": row["occ_title"], "display_level": row["display_level"]},
+        "area": {"area_code": row["area_code"], "area_name": row["area_name"], "area_type": row["area_type"]},
+        "industry": {"industry_code": row["industry_code"], "industry_name": row["industry_name"]},
+        "year": row["year"],
+        "measures": {m: row[m] for m in MEASURES},
+        "unpublished": row["unpublished"],
+    }
+
+
+def _occupation(index: NameIndex, text: str) -> Occupation:
+    matches = index.resolve_occupation(text)
+    if matches and matches[0].score >= 0.6 and isinstance(matches[0].item, Occupation):
+        return matches[0].item
+    close = "; ".join(index.suggestions(text, 5))
+    raise HTTPException(404, f"no occupation matches {text!r}" + (f"; close matches: {close}" if close else "") + " (use a SOC code like 15-1252 or GET /api/v1/occupations?q=)")
+
+
+def _area(index: NameIndex, text: str) -> Area:
+    matches = index.resolve_area(text)
+    if matches and matches[0].score >= 0.8 and isinstance(matches[0].item, Area):
+        return matches[0].item
+    close = "; ".join(m.item.name for m in matches[:5] if isinstance(m.item, Area))  # type: ignore[union-attr]
+    raise HTTPException(404, f"no area matches {text!r}" + (f"; close matches: {close}" if close else "") + " (use a BLS area code like 4800000 or GET /api/v1/areas?q=)")
+
+
+def _year(service: Service, year: int | None) -> int:
+    years = service.db.info.years  # type: ignore[union-attr]
+    if year is None:
+        return years[-1]
+    if year not in years:
+        raise HTTPException(404, f"no data for {year}; this database holds {', '.join(map(str, years))}")
+    return year
+
+
+def _industry(service: Service, text: str) -> str:
+    code = text.strip()
+    if queries.industry_name(service.db, code) is not None:  # type: ignore[arg-type]
+        return code
+    found = queries.industry_by_name(service.db, code)  # type: ignore[arg-type]
+    if found is None:
+        raise HTTPException(404, f"no industry matches {text!r} (use a code like 000000 for cross-industry, or an exact industry name)")
+    return found

@@ -1,0 +1,211 @@
+"""The SSH layer against real OpenSSH sshd test nodes (tests/fixtures/sshd.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from oewsctl import ssh_transfer
+from oewsctl.errors import OewsctlError
+from oewsctl.known_hosts import HostKeyChanged, HostKeyUnknown
+from oewsctl.plan import Plan, Step
+from oewsctl.runner import RunContext, run_plan
+from oewsctl.ssh import SSHPool, SudoPasswordRequired
+from tests.fixtures.sshd import TestCluster, TestNode
+
+pytestmark = pytest.mark.sshd
+
+SECRET = "K10-s3cr3t-token-never-in-argv-8f2c"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _random_file(path: Path, size: int) -> Path:
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+def test_run_as_user_and_with_sudo(ssh_nodes: TestCluster) -> None:
+    with SSHPool(ssh_nodes.config) as pool:
+        plain = pool.run("machine1", ["sh", "-c", "id -un; echo oops >&2; exit 3"])
+        assert (plain.exit_code, plain.stdout.strip(), plain.stderr.strip()) == (3, "oewsops", "oops")
+        assert pool.run("machine1", ["id", "-u"], sudo=True).stdout.strip() == "0"
+        assert pool.run("machine2", ["wc", "-c"], stdin=b"x" * 3_000_000).stdout.strip() == "3000000"
+
+
+def test_sudo_that_wants_a_password_is_a_clear_error(ssh_nodes: TestCluster) -> None:
+    ssh_nodes.node("machine2").require_sudo_password()
+    with SSHPool(ssh_nodes.config) as pool, pytest.raises(SudoPasswordRequired) as info:
+        pool.run("machine2", ["true"], sudo=True)
+    assert "machine2: sudo asks oewsops for a password" in info.value.message
+    assert "NOPASSWD" in (info.value.hint or "")
+
+
+def test_command_timeout_names_node(ssh_nodes: TestCluster) -> None:
+    with SSHPool(ssh_nodes.config) as pool, pytest.raises(OewsctlError, match=r"machine1: .*did not finish within 0.5s"):
+        pool.run("machine1", ["sleep", "5"], timeout=0.5)
+
+
+def test_unknown_host_refused_with_fingerprint_then_accepted(ssh_nodes: TestCluster) -> None:
+    node = ssh_nodes.node("machine2")
+    ssh_nodes.forget_host_key(node)
+    expected = node.host_key.with_suffix(".pub").read_text().split()[1]
+    with SSHPool(ssh_nodes.config) as pool, pytest.raises(HostKeyUnknown) as info:
+        pool.run("machine2", ["true"])
+    assert "SHA256:" in info.value.message and "--accept-new-host-keys" in (info.value.hint or "")
+    assert expected not in ssh_nodes.known_hosts.read_text()
+    with SSHPool(ssh_nodes.config, accept_new_host_keys=True) as pool:
+        assert pool.run("machine2", ["true"]).ok
+        assert [a.node for a in pool.accepted] == ["machine2"]
+        assert info.value.message.split("(ssh-ed25519 ")[1].rstrip(")") == pool.accepted[0].fingerprint
+    assert expected in ssh_nodes.known_hosts.read_text()
+    with SSHPool(ssh_nodes.config) as pool:  # strict again, now known
+        assert pool.run("machine2", ["true"]).ok
+
+
+def test_changed_host_key_refused_even_with_accept_flag(ssh_nodes: TestCluster) -> None:
+    node = ssh_nodes.node("machine3")
+    node.new_host_key()
+    before = ssh_nodes.known_hosts.read_text()
+    for accept in (False, True):
+        with SSHPool(ssh_nodes.config, accept_new_host_keys=accept) as pool, pytest.raises(HostKeyChanged) as info:
+            pool.run("machine3", ["true"])
+        assert "HOST KEY CHANGED" in info.value.message and "ssh-keygen -R" in (info.value.hint or "")
+    assert ssh_nodes.known_hosts.read_text() == before
+    with SSHPool(ssh_nodes.config) as pool, pytest.raises(HostKeyChanged):  # the OpenSSH data path is gated too
+        pool.upload("machine3", _random_file(ssh_nodes.root / "small", 10), "/tmp/never-written")
+    assert not Path("/tmp/never-written").exists()
+
+
+def test_openssh_data_path_checks_host_keys_itself(ssh_nodes: TestCluster) -> None:
+    """Even used on its own, the fast path's ssh client refuses an unknown host (no silent add)."""
+    import subprocess
+
+    ssh_nodes.forget_host_key(ssh_nodes.node("machine1"))
+    argv = SSHPool(ssh_nodes.config).openssh_argv("machine1")
+    done = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 255 and "Host key verification failed" in done.stderr
+    assert "127.0.0.11" not in ssh_nodes.known_hosts.read_text()
+
+
+def test_wrong_user_and_node_down(ssh_nodes: TestCluster) -> None:
+    data = yaml.safe_load(ssh_nodes.config_path.read_text())
+    data["nodes"][0]["user"] = "nobody-here"
+    ssh_nodes.config_path.write_text(yaml.safe_dump(data))
+    with SSHPool(ssh_nodes.config) as pool:
+        with pytest.raises(OewsctlError, match=r"machine1 \(nobody-here@127.0.0.11:\d+\): SSH login refused for user 'nobody-here'"):
+            pool.run("machine1", ["true"])
+        ssh_nodes.node("machine2").stop()
+        with pytest.raises(OewsctlError, match=r"machine2 .*unreachable \(connection refused\)") as info:
+            pool.run("machine2", ["true"])
+        assert "sshd" in (info.value.hint or "")
+
+
+def test_upload_verifies_checksum_sets_mode_and_roundtrips(ssh_nodes: TestCluster, tmp_path: Path) -> None:
+    local = _random_file(tmp_path / "oews.db", 5 * 1024 * 1024 + 17)
+    node = ssh_nodes.node("machine1")
+    with SSHPool(ssh_nodes.config) as pool:
+        digest = pool.upload("machine1", local, "/opt/k3s/storage/oews.db", mode=0o444, sudo=True)
+        stored = node.path("/opt/k3s/storage/oews.db")
+        assert digest == _sha(local) == _sha(stored)
+        info = stored.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o444 and info.st_uid == 0
+        assert sorted(p.name for p in stored.parent.iterdir()) == ["oews.db"]  # no temp file left
+        back = tmp_path / "back" / "oews.db"
+        assert pool.download("machine1", "/opt/k3s/storage/oews.db", back, sudo=True) == digest
+        assert _sha(back) == digest and stat.S_IMODE(back.stat().st_mode) == 0o600
+
+
+def test_upload_over_paramiko_when_no_openssh_client(ssh_nodes: TestCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ssh_transfer, "openssh_available", lambda: False)
+    local = _random_file(tmp_path / "blob", 3 * 1024 * 1024)
+    with SSHPool(ssh_nodes.config) as pool:
+        assert pool.upload("machine2", local, "/var/lib/rancher/blob", mode=0o640, sudo=True) == _sha(local)
+    stored = ssh_nodes.node("machine2").path("/var/lib/rancher/blob")
+    assert _sha(stored) == _sha(local) and stat.S_IMODE(stored.stat().st_mode) == 0o640
+
+
+def test_write_file_is_atomic_and_private(ssh_nodes: TestCluster) -> None:
+    with SSHPool(ssh_nodes.config) as pool:
+        pool.write_file("machine2", "/etc/rancher/k3s/config.yaml", b"token: abc\n", mode=0o600, sudo=True)
+        assert pool.read_file("machine2", "/etc/rancher/k3s/config.yaml", sudo=True) == b"token: abc\n"
+        with pytest.raises(OewsctlError, match="machine2: cannot read /etc/rancher/k3s/config.yaml"):
+            pool.read_file("machine2", "/etc/rancher/k3s/config.yaml")  # 0600 root: not without sudo
+    written = ssh_nodes.node("machine2").path("/etc/rancher/k3s/config.yaml")
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert not ssh_nodes.node("machine1").path("/etc/rancher/k3s/config.yaml").exists()  # nodes are separate
+
+
+def test_interrupted_upload_leaves_old_file_untouched_and_restarts(ssh_nodes: TestCluster, tmp_path: Path) -> None:
+    node = ssh_nodes.node("machine1")
+    target = "/opt/k3s/storage/oews.db"
+    old = _random_file(tmp_path / "old.db", 1024 * 1024)
+    new = _random_file(tmp_path / "new.db", 160 * 1024 * 1024)
+    stored = node.path(target)
+    temp = node.path(ssh_transfer.temp_name(target))
+    with SSHPool(ssh_nodes.config) as pool:
+        pool.upload("machine1", old, target, sudo=True)
+        old_stat = stored.stat()
+
+        def cut_when_half_sent() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if temp.exists() and temp.stat().st_size > 8 * 1024 * 1024:
+                    node.kill_connections()
+                    return
+                time.sleep(0.01)
+
+        cutter = threading.Thread(target=cut_when_half_sent)
+        cutter.start()
+        with pytest.raises(OewsctlError) as info:
+            pool.upload("machine1", new, target, sudo=True)
+        cutter.join()
+        assert "machine1: upload to /opt/k3s/storage/oews.db interrupted" in info.value.message
+        assert "destination was not touched" in info.value.message
+        assert _sha(stored) == _sha(old) and stored.stat().st_ino == old_stat.st_ino
+        assert stat.S_IMODE(stored.stat().st_mode) == 0o444
+        # Run it again: the same pool reconnects and the upload restarts from the beginning.
+        assert pool.upload("machine1", new, target, sudo=True) == _sha(new)
+    assert _sha(stored) == _sha(new) and not temp.exists()
+
+
+def _watch_processes(stop: threading.Event, seen: list[str]) -> None:
+    while not stop.is_set():
+        seen.extend(line for line in TestNode.ps_args() if SECRET in line)
+        time.sleep(0.02)
+
+
+def test_secret_never_in_process_list_nor_audit_log(ssh_nodes: TestCluster, oewsctl_state: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seen: list[str] = []
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch_processes, args=(stop, seen))
+    watcher.start()
+    try:
+        ctx = RunContext(config=ssh_nodes.config)
+        plan = Plan("secret demo", [
+            Step("use token from stdin", node="machine1", command=["sh", "-c", 'read -r t; sleep 1; [ "${#t}" -eq 35 ]'], stdin=SECRET.encode(), sudo=True),
+        ])
+        run_plan(plan, ctx)
+        result = ctx.ssh.run("machine2", ["sh", "-c", 'sleep 1; printf %s "${#K3S_TOKEN}"'], sudo=True, env={"K3S_TOKEN": SECRET})
+        assert result.stdout == str(len(SECRET))
+        leftovers = ctx.ssh.run("machine2", ["sh", "-c", "ls /tmp/.oewsctl-env-* 2>/dev/null | wc -l"]).stdout.strip()
+        ctx.close()
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen == []
+    assert leftovers == "0"  # the env file is gone once the command started
+    audit = (oewsctl_state / "audit.jsonl").read_text()
+    assert json.loads(audit.splitlines()[-1])["command"] == "secret demo"
+    assert SECRET not in audit
+    assert SECRET not in capsys.readouterr().err
