@@ -33,10 +33,11 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('API_PORT', '8000'), timeout=4)"]
 CMD ["python", "-m", "oews_api"]
+# Declared before the venv copy: its step (and the copy) stay cached whatever values are passed.
+ARG VERSION=0.0.0 REVISION=unknown SOURCE=https://github.com/example/oews-api
 # The venv's python is a symlink to the base image's python3, at the same path in both stages.
 # Owned by root: the app (uid 1000) can read but not change its own code.
 COPY --from=builder /opt/venv /opt/venv
-ARG VERSION=0.0.0 REVISION=unknown SOURCE=https://github.com/example/oews-api
 LABEL org.opencontainers.image.title="oews-api" \
       org.opencontainers.image.description="BLS OEWS wage questions answered from a read-only SQLite file" \
       org.opencontainers.image.licenses="MIT" \

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.oewsdata",
     "tests.fixtures.docker",
     "tests.fixtures.sshd",
+    "tests.fixtures.dbnodes",
     "tests.fixtures.keyvault",
     "tests.fixtures.eso",
     "tests.fixtures.api",

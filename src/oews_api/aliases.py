@@ -61,7 +61,7 @@ OCCUPATION_ALIASES: Final[dict[str, str]] = {
     "biomedical engineer": "172031", "environmental engineer": "172081", "chemist": "192031", "economist": "193011",
     "statistician": "152041", "mathematician": "152021", "actuary": "152011",
     # education and public service
-    "high school teacher": "252031", "elementary school teacher": "252021", "elementary teacher": "252021",
+    "teacher": "252000", "schoolteacher": "252000", "high school teacher": "252031", "elementary school teacher": "252021", "elementary teacher": "252021",
     "kindergarten teacher": "252012", "preschool teacher": "252011", "middle school teacher": "252022",
     "special ed teacher": "252057", "teacher aide": "259045", "teaching assistant": "259045",
     "teacher assistant": "259045", "substitute teacher": "253031", "principal": "119032", "school principal": "119032",

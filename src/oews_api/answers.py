@@ -16,6 +16,7 @@ Row = dict[str, Any]
 Basis = Literal["annual", "hourly"]
 PERCENTILE_LABELS = ("10th", "25th", "median", "75th", "90th")
 PERCENTILE_STATS = ("pct10", "pct25", "median", "pct75", "pct90")
+ANSWER_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -38,13 +39,28 @@ class Answerer:
 
     db: Database
     index: NameIndex
+    _cache: dict[str, Answer] = field(default_factory=dict, repr=False)
 
     @property
     def release(self) -> str:
         return self.db.info.release
 
     def answer(self, plan: Plan, *, charts: bool) -> Answer:
-        """Answer a plan (a sentence is always returned, even when nothing matched)."""
+        """Answer a plan (a sentence is always returned, even when nothing matched).
+
+        The database never changes while it is served, so answers are kept per plan
+        (rankings read ~800 rows; a repeated question then costs no SQL at all).
+        """
+        key = f"{charts}:{plan.model_dump_json()}"
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._answer(plan, charts=charts)
+            if len(self._cache) >= ANSWER_CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))  # drop the oldest
+            self._cache[key] = cached
+        return cached
+
+    def _answer(self, plan: Plan, *, charts: bool) -> Answer:
         try:
             occupations = [self._occupation(term) for term in plan.occupations]
             areas = [self._area(term) for term in plan.areas] or [self.index.areas[NATIONAL]]
@@ -135,7 +151,7 @@ class Answerer:
         ]
         head = f"{MEASURE_LABELS[measure].capitalize()} for {subject} ({self._release(year)}, BLS OEWS)"
         if len(published) >= 2:
-            (top_name, top_value, _), (second_name, second_value, _) = published[0], published[1]
+            (top_name, top_value, _), (_, second_value, _) = published[0], published[1]
             more = "employs more" if measure == "employment" else "is higher"
             text = (
                 f"{head}: {'; '.join(parts)}. {top_name} {more} ({format_value(measure, top_value)} vs "
@@ -170,7 +186,7 @@ class Answerer:
             f"{first['occ_title']} ranks first at {format_value(measure, first[measure])}. Top {len(rows)}: {listing}."
         )
         if not plan.ascending and measure != "employment":
-            hidden = queries.count_unpublished(self.db, area.code, measure, year, TOP_CODED)
+            hidden = queries.count_unpublished(self.db, area.code, measure, year, TOP_CODED, occ_prefix=prefix)
             if hidden:
                 text += f" {hidden} more occupation{'s are' if hidden != 1 else ' is'} not ranked because {REASONS[TOP_CODED]}."
         chart = _bar_chart(f"{kind} in {area.label}", [r["occ_title"] for r in rows], [r[measure] for r in rows], measure)

@@ -8,8 +8,9 @@ see it) and data endpoints answer 503 too.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI, Request
@@ -22,28 +23,39 @@ from oews_api.db import Database, DatabaseUnavailable
 from oews_api.llm import LLMPlanner
 from oews_api.metrics import BodyTooLarge, Metrics, MetricsAndLimits
 from oews_api.names import NameIndex
+from oews_api.planner import Planner
 from oews_api.routes import router
 from oews_api.settings import MAX_BODY_BYTES, MAX_URL_CHARS, Settings
 
 log = logging.getLogger("oews_api")
 
 
+@dataclass(frozen=True)
+class Data:
+    """The open database with its in-memory name index and the answerer over both."""
+
+    db: Database
+    index: NameIndex
+    planner: Planner
+    answerer: Answerer
+
+
 class Service:
-    """Everything a request needs, built once per app: database, names, answerer, LLM, metrics."""
+    """Everything a request needs, built once per app: data (or why there is none), LLM, metrics."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.db: Database | None = None
+        self.data: Data | None = None
         self.error: str | None = None
         try:
-            self.db = Database.open(settings.sqlite_db_path)
-            self.index = NameIndex.build(self.db)
-            self.answerer = Answerer(self.db, self.index)
+            db = Database.open(settings.sqlite_db_path)
+            index = NameIndex.build(db)
+            self.data = Data(db, index, Planner(index), Answerer(db, index))
         except DatabaseUnavailable as exc:
             self.error = str(exc)
             log.error("database unavailable: %s", exc)
-        self.metrics.describe_database(self.db.info if self.db else None, self.error)
+        self.metrics.describe_database(self.data.db.info if self.data else None, self.error)
         self.llm = LLMPlanner.from_settings(settings)
         self.http: httpx.AsyncClient | None = None
 

@@ -21,6 +21,10 @@ from urllib.parse import quote
 from oews_api.schema import REQUIRED_TABLES
 
 
+MMAP_BYTES = 4 << 30  # up to the whole file; pages are shared by every worker through the OS cache
+CACHE_KIB = 64 * 1024
+
+
 class DatabaseUnavailable(Exception):
     """The database file is missing, unreadable or not an oews.db (the reason is the message)."""
 
@@ -49,6 +53,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
     connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
     connection.row_factory = sqlite3.Row
+    # Read through a memory map (no read() syscall per page) and keep hot pages cached: rankings
+    # touch ~800 scattered rows per area.
+    connection.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+    connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     return connection
 
 

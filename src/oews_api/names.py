@@ -15,7 +15,13 @@ import re
 from dataclasses import dataclass, field
 
 from oews_api import queries
-from oews_api.aliases import AREA_ALIASES, COMMON_WORD_CITIES, NATIONAL_PHRASES, OCCUPATION_ALIASES, STATE_ABBREVIATIONS
+from oews_api.aliases import (
+    AREA_ALIASES,
+    COMMON_WORD_CITIES,
+    NATIONAL_PHRASES,
+    OCCUPATION_ALIASES,
+    STATE_ABBREVIATIONS,
+)
 from oews_api.db import Database
 from oews_api.text import NOISE_WORDS, QUESTION_WORDS, STOPWORDS, normalize, stem, stems
 
@@ -93,6 +99,7 @@ class AreaMention:
     end: int
     area: Area
     via: str
+    phrase: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ class NameIndex:
     _places: dict[tuple[str, ...], list[_PlaceName]] = field(default_factory=dict)
     _metro_of_state_name: dict[tuple[str, ...], str] = field(default_factory=dict)
     _state_by_abbrev: dict[str, str] = field(default_factory=dict)
-    _vocabulary: list[str] = field(default_factory=list)
+    _by_initial: dict[str, list[str]] = field(default_factory=dict)
     _known: frozenset[str] = frozenset()
     _corrections: dict[str, str] = field(default_factory=dict)
 
@@ -216,7 +223,8 @@ class NameIndex:
         for phrase in [*self._places, *(tuple(normalize(p)) for p in OCCUPATION_ALIASES)]:
             words.update(phrase)
         words = {w for w in words if len(w) >= 3 and not w.isdigit()}
-        self._vocabulary = sorted(words)
+        for word in sorted(words):
+            self._by_initial.setdefault(word[0], []).append(word)
         self._known = frozenset(words | {stem(w) for w in words} | STOPWORDS | set(WORD_SYNONYMS))
 
     # ----- lookups ----------------------------------------------------------------------------
@@ -228,7 +236,10 @@ class NameIndex:
         if len(word) < 4 or word.isdigit() or word in self._known or stem(word) in self._known:
             return word
         if word not in self._corrections:
-            found = difflib.get_close_matches(word, self._vocabulary, n=1, cutoff=0.8)
+            # Typos keep the first letter and about the length: compare with those words only (fast, and
+            # bounded for a 500-character question full of noise).
+            candidates = [w for w in self._by_initial.get(word[0], ()) if abs(len(w) - len(word)) <= 2]
+            found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.8)
             if len(self._corrections) < 100_000:
                 self._corrections[word] = found[0] if found else word
             return found[0] if found else word
@@ -251,7 +262,18 @@ class NameIndex:
                 continue
             mentions.append(mention)
             i = mention.end
-        return mentions
+        return self._metros_beside_metros(mentions)
+
+    def _metros_beside_metros(self, mentions: list[AreaMention]) -> list[AreaMention]:
+        """"Chicago vs New York": a bare state name compared with a metro means that state's big metro."""
+        if not any(m.area.type == "M" for m in mentions):
+            return mentions
+        return [
+            AreaMention(m.start, m.end, self.areas[self._metro_of_state_name[m.phrase]], "city", m.phrase)
+            if m.via == "state" and m.phrase in self._metro_of_state_name
+            else m
+            for m in mentions
+        ]
 
     def _place_at(
         self, words: list[str], i: int, upper_words: set[str], said_us: bool, found: list[AreaMention], whole_is_place: bool
@@ -277,12 +299,14 @@ class NameIndex:
         return min(places, key=lambda p: (_PREFERENCE[p.kind], not p.primary, -self.areas[p.code].employment))
 
     def _with_suffix(self, words: list[str], start: int, end: int, place: _PlaceName, phrase: tuple[str, ...]) -> AreaMention:
-        code = place.code
+        code, via = place.code, place.kind
         if end < len(words) and words[end] in METRO_SUFFIXES and phrase in self._metro_of_state_name and place.kind == "state":
-            code = self._metro_of_state_name[phrase]
+            code, via = self._metro_of_state_name[phrase], "city"
+        explicit_state = start >= 2 and words[start - 2 : start] == ["state", "of"]
         while end < len(words) and words[end] in AREA_SUFFIXES:
+            explicit_state = explicit_state or words[end] == "state"
             end += 1
-        return AreaMention(start, end, self.areas[code], place.kind)
+        return AreaMention(start, end, self.areas[code], "state named" if explicit_state and via == "state" else via, phrase)
 
     def resolve_area(self, text: str) -> list[Match]:
         """Areas a user-supplied name or code may mean, best first (empty when nothing fits)."""

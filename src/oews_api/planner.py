@@ -7,6 +7,7 @@ plans are validated by the same model and answered by the same code.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -17,6 +18,7 @@ from oews_api.text import NOISE_WORDS, normalize
 Statistic = Literal["employment", "mean", "median", "pct10", "pct25", "pct75", "pct90", "jobs_1000", "loc_quotient"]
 Term = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 MIN_OCCUPATION_SCORE = 0.6
+PLAN_CACHE_SIZE = 4096
 
 _PERCENTILE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?[\s-]*(?:percentile|pct|%ile)")
 _PERCENTILES: dict[int, Statistic] = {10: "pct10", 25: "pct25", 50: "median", 75: "pct75", 90: "pct90"}
@@ -133,6 +135,24 @@ def build_plan(question: str, index: NameIndex) -> Plan:
         limit=max(1, min(limit, 50)),
         ascending=bool(re.search(r"\b(lowest|least|worst)\b", text)),
     )
+
+
+@dataclass
+class Planner:
+    """The built-in planner with its plans kept per question (they depend only on the text and the names)."""
+
+    index: NameIndex
+    _cache: dict[str, Plan] = field(default_factory=dict, repr=False)
+
+    def plan(self, question: str) -> Plan:
+        """``build_plan`` for this question, computed once."""
+        plan = self._cache.get(question)
+        if plan is None:
+            plan = build_plan(question, self.index)
+            if len(self._cache) >= PLAN_CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[question] = plan
+        return plan
 
 
 def _is_specific(occupations: list[str], index: NameIndex) -> bool:

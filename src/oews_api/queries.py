@@ -95,13 +95,15 @@ def ranked_areas(
     return [row_dict(row) for row in rows]
 
 
-def count_unpublished(db: Database, area_code: str, measure: str, year: int, reason: str, industry_code: str = CROSS_INDUSTRY) -> int:
-    """How many detailed occupations in an area have ``measure`` withheld for ``reason``."""
+def count_unpublished(
+    db: Database, area_code: str, measure: str, year: int, reason: str, *, industry_code: str = CROSS_INDUSTRY, occ_prefix: str = ""
+) -> int:
+    """How many detailed occupations in an area (optionally within a SOC group) have ``measure`` withheld for ``reason``."""
     row = db.one(
         "SELECT count(*) FROM estimates e JOIN occupations o ON o.occ_code = e.occ_code "
-        "WHERE e.area_code = ? AND e.year = ? AND e.industry_code = ? AND o.display_level = ? "
+        "WHERE e.area_code = ? AND e.year = ? AND e.industry_code = ? AND o.display_level = ? AND e.occ_code LIKE ? "
         "AND json_extract(e.unpublished, '$.' || ?) = ?",
-        (area_code, year, industry_code, DETAILED_LEVEL, measure, reason),
+        (area_code, year, industry_code, DETAILED_LEVEL, occ_prefix + "%", measure, reason),
     )
     return int(row[0]) if row else 0
 

@@ -12,13 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from oews_api import queries
 from oews_api.db import DatabaseUnavailable
 from oews_api.names import NATIONAL, Area, Match, NameIndex, Occupation
-from oews_api.planner import Plan, build_plan
+from oews_api.planner import Plan
 from oews_api.schema import MEASURES
 from oews_api.settings import MAX_QUERY_CHARS
 from oews_api.text import normalize
 
 if TYPE_CHECKING:
-    from oews_api.app import Service
+    from oews_api.app import Data, Service
 
 router = APIRouter()
 BUILTIN_PLANNER = "oews-builtin-planner"
@@ -36,20 +36,20 @@ class QueryRequest(BaseModel):
     enable_charts: bool = True
 
 
-def _service(request: Request) -> Service:
+def _data(request: Request) -> Data:
     service: Service = request.app.state.service
-    if service.db is None:
+    if service.data is None:
         raise DatabaseUnavailable(service.error or "not loaded")
-    return service
+    return service.data
 
 
 @router.get("/health", tags=["operations"])
 async def health(request: Request) -> JSONResponse:
     """200 with the database being served; 503 with the reason when it is missing or unreadable."""
     service: Service = request.app.state.service
-    if service.db is None:
+    if service.data is None:
         return JSONResponse({"status": "unavailable", "detail": service.error, "database": {"path": str(service.settings.sqlite_db_path)}}, status_code=503)
-    info = service.db.info
+    info = service.data.db.info
     return JSONResponse(
         {"status": "ok", "database": {"path": info.path, "sha256": info.sha256, "release": info.release, "years": info.years, "rows": info.rows}}
     )
@@ -66,22 +66,23 @@ async def metrics(request: Request) -> Response:
 async def query(request: Request, body: QueryRequest) -> dict[str, Any]:
     """Answer a plain-English question from the data (with chart specs when enable_charts)."""
     started = time.perf_counter()
-    service = _service(request)
+    service: Service = request.app.state.service
+    data = _data(request)
     plan: Plan | None = None
     models = [BUILTIN_PLANNER]
     if service.llm is not None and service.http is not None:
         plan = await service.llm.plan(service.http, body.query)
         if plan is not None:
             models = [service.llm.model]
-    plan = plan or build_plan(body.query, service.index)
-    result = service.answerer.answer(plan, charts=body.enable_charts)
-    answer = _unknown_place_note(body.query, plan, service) + result.text
-    corrections = _corrections(body.query, service.index)
+    plan = plan or data.planner.plan(body.query)
+    result = data.answerer.answer(plan, charts=body.enable_charts)
+    answer = _unknown_place_note(body.query, plan, data.index) + result.text
+    corrections = _corrections(body.query, data.index)
     answer += f" (Read {corrections} in your question.)" if corrections else ""
     return {
         "answer": answer,
         "charts": result.charts,
-        "data_sources": [f"U.S. Bureau of Labor Statistics, Occupational Employment and Wage Statistics (OEWS), {service.db.info.release}"],  # type: ignore[union-attr]
+        "data_sources": [f"U.S. Bureau of Labor Statistics, Occupational Employment and Wage Statistics (OEWS), {data.db.info.release}"],
         "data": result.rows,
         "metadata": {
             "execution_time_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -92,14 +93,14 @@ async def query(request: Request, body: QueryRequest) -> dict[str, Any]:
     }
 
 
-def _unknown_place_note(question: str, plan: Plan, service: Service) -> str:
+def _unknown_place_note(question: str, plan: Plan, index: NameIndex) -> str:
     """Say so when a place was named but is not in this database (rather than silently answering for the U.S.)."""
     if plan.areas:
         return ""
-    place = service.index.unknown_place(question)
+    place = index.unknown_place(question)
     if place is None:
         return ""
-    count = sum(1 for a in service.index.areas.values() if a.type == "M")
+    count = sum(1 for a in index.areas.values() if a.type == "M")
     return (
         f"This database has no area named \u201c{place}\u201d (it holds the U.S., the states and {count} metro or "
         f"nonmetro areas; see GET /api/v1/areas), so these are national figures. "
@@ -108,7 +109,7 @@ def _unknown_place_note(question: str, plan: Plan, service: Service) -> str:
 
 def _corrections(question: str, index: NameIndex) -> str:
     words = normalize(question)
-    changed = [(a, b) for a, b in zip(words, index.correct(words)) if a != b]
+    changed = [(a, b) for a, b in zip(words, index.correct(words), strict=True) if a != b]
     return ", ".join(f"\u201c{a}\u201d as \u201c{b}\u201d" for a, b in changed)
 
 
@@ -119,7 +120,7 @@ async def occupations(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> dict[str, Any]:
     """Search occupations by code, title or common name (best match first)."""
-    index = _service(request).index
+    index = _data(request).index
     if not q.strip():
         found = [o.public() for o in sorted(index.occupations.values(), key=lambda o: o.code)[:limit]]
         return {"query": q, "results": found}
@@ -139,7 +140,7 @@ async def areas(
     limit: Annotated[int, Query(ge=1, le=600)] = 20,
 ) -> dict[str, Any]:
     """Search areas by code, state, abbreviation, metro or city name (best match first)."""
-    index = _service(request).index
+    index = _data(request).index
     candidates: list[Match]
     if q.strip():
         candidates = index.resolve_area(q)
@@ -155,12 +156,12 @@ async def areas(
 @router.get("/api/v1/wages", tags=["data"])
 async def wages(request: Request, occupation: Name, area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL, year: Year = None, industry: Industry = queries.CROSS_INDUSTRY) -> dict[str, Any]:
     """Every published measure for one occupation × area × year × industry (unpublished = null + reason)."""
-    service = _service(request)
-    occ, place, when, ind = _occupation(service.index, occupation), _area(service.index, area), _year(service, year), _industry(service, industry)
-    row = queries.estimate(service.db, occ.code, place.code, when, ind)  # type: ignore[arg-type]
+    data = _data(request)
+    occ, place, when, ind = _occupation(data.index, occupation), _area(data.index, area), _year(data, year), _industry(data, industry)
+    row = queries.estimate(data.db, occ.code, place.code, when, ind)
     if row is None:
         raise HTTPException(404, f"BLS published no estimate for {occ.title} in {place.name} for {when} (industry {ind})")
-    return _cell(service, row)
+    return _cell(row)
 
 
 @router.get("/api/v1/compare", tags=["data"])
@@ -173,20 +174,20 @@ async def compare(
     industry: Industry = queries.CROSS_INDUSTRY,
 ) -> dict[str, Any]:
     """One measure across several occupations and/or areas, highest first (unpublished last, with reasons)."""
-    service = _service(request)
-    occs = [_occupation(service.index, o) for o in occupation]
-    places = [_area(service.index, a) for a in area or [NATIONAL]]
-    when, ind = _year(service, year), _industry(service, industry)
+    data = _data(request)
+    occs = [_occupation(data.index, o) for o in occupation]
+    places = [_area(data.index, a) for a in area or [NATIONAL]]
+    when, ind = _year(data, year), _industry(data, industry)
     cells = []
     for occ in occs:
         for place in places:
-            row = queries.estimate(service.db, occ.code, place.code, when, ind)  # type: ignore[arg-type]
+            row = queries.estimate(data.db, occ.code, place.code, when, ind)
             cells.append(
                 {"occupation": occ.public(), "area": place.public(), "value": row[measure] if row else None,
                  "unpublished": (row["unpublished"].get(measure) if row else {"reason": "no_estimate", "detail": "BLS published no estimate for this cell"})}
             )
     cells.sort(key=lambda c: (c["value"] is None, -(c["value"] or 0)))
-    return {"measure": measure, "year": when, "industry_code": ind, "release": service.db.info.release, "results": cells}  # type: ignore[union-attr]
+    return {"measure": measure, "year": when, "industry_code": ind, "release": data.db.info.release, "results": cells}
 
 
 @router.get("/api/v1/top", tags=["data"])
@@ -201,26 +202,26 @@ async def top(
     industry: Industry = queries.CROSS_INDUSTRY,
 ) -> dict[str, Any]:
     """Detailed occupations in an area ranked by a measure (only published values are ranked)."""
-    service = _service(request)
-    place, when, ind = _area(service.index, area), _year(service, year), _industry(service, industry)
+    data = _data(request)
+    place, when, ind = _area(data.index, area), _year(data, year), _industry(data, industry)
     prefix = ""
     if group:
-        occ = _occupation(service.index, group)
+        occ = _occupation(data.index, group)
         prefix = occ.code.rstrip("0") if occ.level < 3 else occ.code
-    rows = queries.ranked(service.db, place.code, measure, when, industry_code=ind, limit=limit, ascending=order == "asc", occ_prefix=prefix)  # type: ignore[arg-type]
-    return {"area": place.public(), "measure": measure, "order": order, "year": when, "industry_code": ind, "results": [_cell(service, r) for r in rows]}
+    rows = queries.ranked(data.db, place.code, measure, when, industry_code=ind, limit=limit, ascending=order == "asc", occ_prefix=prefix)
+    return {"area": place.public(), "measure": measure, "order": order, "year": when, "industry_code": ind, "results": [_cell(r) for r in rows]}
 
 
 @router.get("/api/v1/trend", tags=["data"])
 async def trend(request: Request, occupation: Name, area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL, industry: Industry = queries.CROSS_INDUSTRY) -> dict[str, Any]:
     """Every year the database holds for one occupation × area × industry, oldest first."""
-    service = _service(request)
-    occ, place, ind = _occupation(service.index, occupation), _area(service.index, area), _industry(service, industry)
-    rows = queries.trend(service.db, occ.code, place.code, ind)  # type: ignore[arg-type]
-    return {"occupation": occ.public(), "area": place.public(), "industry_code": ind, "years": [_cell(service, r) for r in rows]}
+    data = _data(request)
+    occ, place, ind = _occupation(data.index, occupation), _area(data.index, area), _industry(data, industry)
+    rows = queries.trend(data.db, occ.code, place.code, ind)
+    return {"occupation": occ.public(), "area": place.public(), "industry_code": ind, "years": [_cell(r) for r in rows]}
 
 
-def _cell(service: Service, row: dict[str, Any]) -> dict[str, Any]:
+def _cell(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "occupation": {"occ_code": row["occ_code"], "soc_code": f"{row['occ_code'][:2]}-{row['occ_code'][2:]}", "title": row["occ_title"], "display_level": row["display_level"]},
         "area": {"area_code": row["area_code"], "area_name": row["area_name"], "area_type": row["area_type"]},
@@ -247,8 +248,8 @@ def _area(index: NameIndex, text: str) -> Area:
     raise HTTPException(404, f"no area matches {text!r}" + (f"; close matches: {close}" if close else "") + " (use a BLS area code like 4800000 or GET /api/v1/areas?q=)")
 
 
-def _year(service: Service, year: int | None) -> int:
-    years = service.db.info.years  # type: ignore[union-attr]
+def _year(data: Data, year: int | None) -> int:
+    years = data.db.info.years
     if year is None:
         return years[-1]
     if year not in years:
@@ -256,11 +257,11 @@ def _year(service: Service, year: int | None) -> int:
     return year
 
 
-def _industry(service: Service, text: str) -> str:
+def _industry(data: Data, text: str) -> str:
     code = text.strip()
-    if queries.industry_name(service.db, code) is not None:  # type: ignore[arg-type]
+    if queries.industry_name(data.db, code) is not None:
         return code
-    found = queries.industry_by_name(service.db, code)  # type: ignore[arg-type]
+    found = queries.industry_by_name(data.db, code)
     if found is None:
         raise HTTPException(404, f"no industry matches {text!r} (use a code like 000000 for cross-industry, or an exact industry name)")
     return found

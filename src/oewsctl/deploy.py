@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from oewsctl.errors import OewsctlError, UsageError
+from oewsctl.images import recorded_image
 from oewsctl.kube import Kube, apply_order, diff, kube_for, ref, wait_until
 from oewsctl.plan import Plan, Step
+from oewsctl.registry import ImageRef
 from oewsctl.render import render
-from oewsctl.rollout import RolloutFailed, Target, echo_for, failure_report, newest_replicaset, undo, wait_rollout
+from oewsctl.rollout import Echo, RolloutFailed, Target, echo_for, failure_report, newest_replicaset, undo, wait_rollout
 
 if TYPE_CHECKING:
     from oewsctl.config import Config
@@ -38,9 +40,21 @@ def change_cause(image: str) -> str:
     return f"oewsctl deploy --image {image}"
 
 
+def resolve_image(config: "Config", image: str | None = None) -> str:
+    """``--image`` as given; else ``app.image``, pinned to the digest ``image push`` recorded
+    here when ``app.image`` names no tag (so every node runs exactly the pushed build)."""
+    if image:
+        ImageRef.parse(image)
+        return image
+    ref = ImageRef.parse(config.app.image)
+    if ref.tag is None and ref.digest is None:
+        return recorded_image(config.app.image) or config.app.image
+    return config.app.image
+
+
 def manifests(config: "Config", image: str | None = None) -> list[dict[str, Any]]:
-    """The rendered objects in apply order, with the image and change cause filled in."""
-    chosen = image or config.app.image
+    """The rendered objects in apply order, with the resolved image and change cause filled in."""
+    chosen = resolve_image(config, image)
     return apply_order(render(config, image=chosen, change_cause=change_cause(chosen)))
 
 
@@ -57,7 +71,7 @@ def _apply_step(obj: dict[str, Any]) -> Step:
     )
 
 
-def wait_or_roll_back(kube: Kube, target: Target, image: str, *, rollback: bool, echo: Any = None) -> str:
+def wait_or_roll_back(kube: Kube, target: Target, image: str, *, rollback: bool, echo: Echo | None = None) -> str:
     """Wait for the rollout; on failure restore the previous revision (unless told not to) and fail."""
     try:
         return wait_rollout(kube, target, echo=echo)
@@ -106,7 +120,7 @@ def deploy_plan(config: "Config", options: DeployOptions) -> Plan:
     """Every step of a deploy, built without touching the cluster."""
     if options.expect_sha256 and len(options.expect_sha256) != 64:
         raise UsageError(f"--expect-db-sha256 must be 64 hex digits, got {len(options.expect_sha256)} characters")
-    image = options.image or config.app.image
+    image = resolve_image(config, options.image)
     target = Target.of(config)
     plan = Plan("deploy")
     plan.extend([_apply_step(obj) for obj in manifests(config, image)])

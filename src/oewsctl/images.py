@@ -11,8 +11,8 @@ allowed (its SHA tag then says ``-dirty``).
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import platform as host_platform
 import re
 import shlex
@@ -26,23 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oewsctl.console import err_console, interactive
+from oewsctl.docker_engine import BuildRequest, build_image, push_failure, push_image, tag_image
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.lock import state_dir
 from oewsctl.plan import Plan, Step
-from oewsctl.registry import MANIFEST_LIST, Credentials, ImageRef, RegistryClient, credentials, denied, unreachable
+from oewsctl.registry import MANIFEST_LIST, ImageRef, RegistryClient, credentials, manifest_list
 
 if TYPE_CHECKING:
-    import docker
-
     from oewsctl.runner import RunContext
 
 IMAGES_FILE = "images.json"
 KNOWN_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
 _MACHINE_TO_PLATFORM = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
-_AUTH_WORDS = ("denied", "unauthorized", "authentication required", "no basic auth credentials", "forbidden")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_NETWORK_WORDS = ("connection refused", "no such host", "i/o timeout", "dial tcp", "connect: ", "http response to https client", "tls:")
 
 
 # ---------------------------------------------------------------- inputs (checked before any plan)
@@ -218,6 +213,10 @@ class BuildSpec:
                 hint="add --push, or build one platform at a time with --platform",
             )
 
+    def request(self, ref: ImageRef, platform: str) -> BuildRequest:
+        """The engine build of ``ref`` for one platform."""
+        return BuildRequest(self.source.context, ref, platform, self.all_build_args, self.network, self.dockerfile)
+
     @property
     def all_build_args(self) -> dict[str, str]:
         """The OCI label values from the source, then the operator's --build-arg (which win)."""
@@ -227,159 +226,17 @@ class BuildSpec:
         return {**labels, **self.build_args}
 
 
-# ---------------------------------------------------------------- the docker engine
+# ---------------------------------------------------------------- steps' bodies
 
 
-def docker_client(ctx: RunContext) -> docker.DockerClient:
-    """The engine client, opened once per run, with a clear error when dockerd is not there."""
-    cached = ctx.results.get("docker.client")
-    if cached is not None:
-        return cached
-    import docker
-    from docker.errors import DockerException
-
-    try:
-        client = docker.from_env(timeout=900)
-        client.ping()
-    except DockerException as exc:
-        raise OewsctlError(
-            f"cannot reach the Docker engine: {exc}",
-            hint="start it (systemctl start docker, or dockerd &) or point DOCKER_HOST at it",
-        ) from exc
-    ctx.results["docker.client"] = client
-    return client
-
-
-def _say(ctx: RunContext, line: str, *, always: bool = False) -> None:
-    """Progress for people: on a TTY or with -v (``always`` lines also in plain text logs)."""
-    if ctx.options.output != "text":
-        return
-    if always or ctx.options.verbose or interactive():
-        err_console.print(line, markup=False, highlight=False)
-
-
-def _build_argv(spec: BuildSpec, ref: ImageRef, platform: str) -> list[str]:
-    """The docker CLI equivalent of one SDK build (shown by --dry-run)."""
-    argv = ["docker", "build", "--platform", platform, "--file", spec.dockerfile, "--tag", str(ref)]
-    if spec.network:
-        argv += ["--network", spec.network]
-    for key, value in spec.all_build_args.items():
-        argv += ["--build-arg", f"{key}={value}"]
-    return [*argv, str(spec.source.context)]
-
-
-def _stream_build(ctx: RunContext, spec: BuildSpec, ref: ImageRef, platform: str, *, nocache: bool) -> str:
-    """Run one SDK build, streaming its output; returns the image id."""
-    client = docker_client(ctx)
-    image_id: str | None = None
-    lines: list[str] = []
-    stream = client.api.build(
-        path=str(spec.source.context), dockerfile=spec.dockerfile, tag=str(ref), buildargs=spec.all_build_args,
-        network_mode=spec.network, platform=platform, rm=True, forcerm=True, nocache=nocache, decode=True,
-    )
-    pending = ""
-    for chunk in stream:
-        if "error" in chunk:
-            tail = "\n".join(lines[-6:])
-            raise OewsctlError(
-                f"docker build for {platform} failed: {_ANSI.sub('', chunk['error']).strip()}" + (f"\n{tail}" if tail else ""),
-                hint="run with -v to see the whole build; builds that install packages may need --network host",
-            )
-        # The engine sends output in fragments (and colours RUN stderr): show whole lines, plain.
-        *complete, pending = (pending + _ANSI.sub("", chunk.get("stream", ""))).split("\n")
-        for line in filter(str.strip, complete):
-            lines.append(line)
-            _say(ctx, f"  {line}", always=line.startswith("Step "))
-        image_id = (chunk.get("aux") or {}).get("ID", image_id)
-    if image_id is None:
-        raise OewsctlError(f"docker build for {platform} ended without an image", hint="run with -v to see the build output")
+def _build(ctx: RunContext, request: BuildRequest) -> str:
+    image_id = build_image(ctx, request)
+    ctx.results[f"image:{request.platform}"] = image_id
     return image_id
 
 
-def _arch_matches(attrs: dict[str, Any], platform: str) -> bool:
-    wanted = platform.split("/")
-    variant = wanted[2] if len(wanted) > 2 else None
-    return attrs.get("Os") == wanted[0] and attrs.get("Architecture") == wanted[1] and (variant is None or attrs.get("Variant") == variant)
-
-
-def build_image(ctx: RunContext, spec: BuildSpec, ref: ImageRef, platform: str) -> str:
-    """Build ``ref`` for ``platform``; returns the image id.
-
-    The classic builder's cache ignores the platform when two platforms share a
-    parent (``FROM scratch``), so a build that comes back with the wrong
-    architecture is rebuilt once without the cache; if it is still wrong, the
-    base image has no variant for that platform.
-    """
-    client = docker_client(ctx)
-    image_id = _stream_build(ctx, spec, ref, platform, nocache=False)
-    if not _arch_matches(client.images.get(image_id).attrs, platform):
-        image_id = _stream_build(ctx, spec, ref, platform, nocache=True)
-        attrs = client.images.get(image_id).attrs
-        if not _arch_matches(attrs, platform):
-            raise OewsctlError(
-                f"the image built for {platform} is {attrs.get('Os')}/{attrs.get('Architecture')}",
-                hint="the base image has no variant for that platform; use a multi-arch BASE_IMAGE",
-            )
-    ctx.results[f"image:{platform}"] = image_id
-    return image_id
-
-
-def _tag_step(ctx: RunContext, source: ImageRef, refs: list[ImageRef]) -> str:
-    image = docker_client(ctx).images.get(str(source))
-    for ref in refs:
-        image.tag(ref.name, ref.tag)
-    return "tagged " + ", ".join(ref.tag or "" for ref in refs)
-
-
-# ---------------------------------------------------------------- pushing
-
-
-def _push_failure(ref: ImageRef, message: str) -> OewsctlError:
-    lowered = message.lower()
-    if any(word in lowered for word in _AUTH_WORDS):
-        return denied(ref.registry, f"the push of {ref}", message)
-    if any(word in lowered for word in _NETWORK_WORDS):
-        return unreachable(ref.registry, message)
-    return OewsctlError(f"pushing {ref} failed: {message}", hint="run with -v for the engine's output")
-
-
-def _auth_config(ref: ImageRef) -> dict[str, str] | None:
-    creds: Credentials | None = credentials(ref)
-    return {"username": creds.username, "password": creds.secret} if creds else None
-
-
-def _layer_line(ref: ImageRef, layer: str, status: str, sizes: dict[str, int]) -> str:
-    size = sizes.get(layer)
-    shown = f" ({size / 1e6:.1f} MB)" if size else ""
-    return f"  {ref.name}: layer {layer} {status.lower()}{shown}"
-
-
-def push_image(ctx: RunContext, ref: ImageRef) -> str:
-    """Push one tag with per-layer progress; returns the manifest digest the registry stored."""
-    from docker.errors import APIError, ImageNotFound
-
-    client = docker_client(ctx)
-    try:
-        client.images.get(str(ref))
-    except ImageNotFound:
-        raise OewsctlError(f"there is no local image {ref} to push", hint=f"build it first: oewsctl image build --tag {ref}") from None
-    sizes: dict[str, int] = {}
-    digest: str | None = None
-    try:
-        for chunk in client.api.push(ref.name, tag=ref.tag, stream=True, decode=True, auth_config=_auth_config(ref)):
-            if "error" in chunk:
-                raise _push_failure(ref, chunk["error"].strip())
-            layer, status = chunk.get("id", ""), chunk.get("status", "")
-            total = (chunk.get("progressDetail") or {}).get("total")
-            if layer and total:
-                sizes[layer] = total
-            if layer and (status in ("Pushed", "Layer already exists") or status.startswith("Mounted from")):
-                _say(ctx, _layer_line(ref, layer, status, sizes), always=True)
-            digest = (chunk.get("aux") or {}).get("Digest", digest)
-    except APIError as exc:
-        raise _push_failure(ref, str(exc.explanation or exc)) from exc
-    if digest is None:
-        raise OewsctlError(f"the engine pushed {ref} but reported no digest", hint="run with -v; check the registry's log")
+def _push(ctx: RunContext, ref: ImageRef) -> str:
+    digest = push_image(ctx, ref)
     ctx.results.setdefault("digests", {})[str(ref)] = digest
     return digest
 
@@ -387,20 +244,6 @@ def push_image(ctx: RunContext, ref: ImageRef) -> str:
 def arch_tag(ref: ImageRef, platform: str) -> ImageRef:
     """Where one platform's image is pushed before the manifest list joins them (``0.1.0-arm64``)."""
     return ref.with_tag(f"{ref.tag}-{'-'.join(platform.split('/')[1:])}")
-
-
-def manifest_list(entries: list[tuple[str, bytes, str]]) -> bytes:
-    """A Docker manifest list from ``(platform, manifest bytes, media type)`` per platform."""
-    manifests = []
-    for platform, body, media_type in entries:
-        parts = platform.split("/")
-        described = {"architecture": parts[1], "os": parts[0], **({"variant": parts[2]} if len(parts) > 2 else {})}
-        manifests.append({
-            "mediaType": media_type, "size": len(body),
-            "digest": f"sha256:{hashlib.sha256(body).hexdigest()}", "platform": described,
-        })
-    document = {"schemaVersion": 2, "mediaType": MANIFEST_LIST, "manifests": manifests}
-    return json.dumps(document, indent=3).encode()
 
 
 def push_manifest_list(ctx: RunContext, refs: list[ImageRef], platforms: list[str]) -> str:
@@ -472,15 +315,15 @@ def _record_step(refs: list[ImageRef], platforms: list[str], source: Source | No
 def _push_steps(refs: list[ImageRef]) -> Iterator[Step]:
     for ref in refs:
         yield Step(
-            f"push {ref}", action=lambda ctx, ref=ref: push_image(ctx, ref), detail=f"docker push {ref}",
+            f"push {ref}", action=lambda ctx, ref=ref: _push(ctx, ref), detail=f"docker push {ref}",
             remediation=f"check the registry login for {ref.registry} and retry: oewsctl image push --tag {ref}",
         )
 
 
 def _build_step(spec: BuildSpec, ref: ImageRef, platform: str) -> Step:
+    request = spec.request(ref, platform)
     return Step(
-        f"build {ref} for {platform}", action=lambda ctx: build_image(ctx, spec, ref, platform),
-        detail=shlex.join(_build_argv(spec, ref, platform)),
+        f"build {ref} for {platform}", action=lambda ctx: _build(ctx, request), detail=shlex.join(request.argv()),
         remediation="fix the Dockerfile or context and re-run; cached layers make the retry fast",
     )
 
@@ -497,14 +340,14 @@ def _buildx_argv(spec: BuildSpec, metadata: Path) -> list[str]:
 
 
 def _buildx_step(spec: BuildSpec) -> Step:
-    metadata = Path(tempfile.gettempdir()) / f"oewsctl-buildx-{spec.source.version}.json"
+    metadata = Path(tempfile.gettempdir()) / f"oewsctl-buildx-{os.getpid()}.json"
     argv = _buildx_argv(spec, metadata)
 
     def run(ctx: RunContext) -> str:
         quiet = ctx.options.output != "text"
         done = subprocess.run(argv, cwd=spec.source.context, capture_output=quiet, text=True)
         if done.returncode != 0:
-            raise _push_failure(spec.refs[0], (done.stderr or "").strip()[-500:] or f"docker buildx exited {done.returncode}")
+            raise push_failure(spec.refs[0], (done.stderr or "").strip()[-500:] or f"docker buildx exited {done.returncode}")
         digest = json.loads(metadata.read_text())["containerimage.digest"]
         for ref in spec.refs:
             ctx.results.setdefault("digests", {})[str(ref)] = digest
@@ -531,7 +374,7 @@ def build_plan(spec: BuildSpec, *, buildx: bool = False) -> Plan:
     else:
         plan.add(_build_step(spec, first, spec.platforms[0]))
         if len(refs) > 1:
-            plan.add(Step(f"tag {first} as {', '.join(ref.tag or '' for ref in refs[1:])}", action=lambda ctx: _tag_step(ctx, first, refs[1:]), detail="docker tag"))
+            plan.add(Step(f"tag {first} as {', '.join(ref.tag or '' for ref in refs[1:])}", action=lambda ctx: tag_image(ctx, first, refs[1:]), detail="docker tag"))
         if spec.push:
             plan.extend(list(_push_steps(refs)))
     if spec.push:

@@ -9,6 +9,7 @@ are never logged, formatted into messages, or attached to exceptions.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,10 @@ from azure.core.exceptions import (
 from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from oewsctl.errors import OewsctlError, UsageError
+
+# The SDK logs each failed credential as a WARNING; without a handler Python prints those to
+# stderr. The OewsctlError below already names the sources tried, once.
+logging.getLogger("azure").addHandler(logging.NullHandler())
 
 Access = Literal["read", "write"]
 T = TypeVar("T")
@@ -129,7 +134,7 @@ class KeyVault:
             if exc.response is not None:
                 raise OewsctlError(
                     f"vault {self.url} rejected the Azure token (HTTP {exc.response.status_code})",
-                    hint="the login belongs to another tenant than the vault: check secrets.tenant_id and `az account show`",
+                    hint="log in to the vault's tenant: `az account show` names yours; `az login --tenant <vault tenant id>`",
                 ) from None
             raise OewsctlError(f"no Azure credential could get a token for {self.url} ({_tried(exc)})", hint=LOGIN_HINT) from None
         except HttpResponseError as exc:
@@ -151,9 +156,17 @@ class _NotFound(OewsctlError):
 
 
 def _tried(exc: ClientAuthenticationError) -> str:
-    """Which credential sources were tried, from DefaultAzureCredential's message."""
-    names = re.findall(r"^\t(\w+Credential)\b", str(exc.message), flags=re.MULTILINE)
-    return "tried: " + ", ".join(dict.fromkeys(names)) if names else str(exc.message).splitlines()[0]
+    """Which credential sources were tried, from DefaultAzureCredential's message.
+
+    The chain stops at the first source that is configured but fails (say a wrong client
+    secret); its reason is what the operator needs, so it is kept.
+    """
+    attempts = re.findall(r"^\t(\w+Credential): ?(.*)$", str(exc.message), flags=re.MULTILINE)
+    if not attempts:
+        return str(exc.message).splitlines()[0]
+    tried = "tried: " + ", ".join(dict.fromkeys(name for name, _ in attempts))
+    name, reason = attempts[-1]
+    return tried if re.search(r"unavailable|not found|not installed|could not be found|requires", reason) else f"{tried}; {name} failed: {reason}"
 
 
 def _connection_error(url: str, host: str, exc: Exception) -> OewsctlError:

@@ -33,6 +33,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from oewsctl.errors import OewsctlError, UsageError
+from oewsctl.lock import state_dir
 
 if TYPE_CHECKING:
     from kubernetes.dynamic.resource import Resource
@@ -217,8 +218,9 @@ class Kube:
     @property
     def dynamic(self) -> DynamicClient:
         if self._dynamic is None:
+            cache = state_dir() / f"discovery-{self.context or 'default'}.json"
             with self.errors("API discovery"):
-                self._dynamic = DynamicClient(self.api_client)
+                self._dynamic = DynamicClient(self.api_client, cache_file=str(cache))
         return self._dynamic
 
     def resource(self, api_version: str, kind: str, *, wait_seconds: float = 0.0) -> "Resource":
@@ -312,19 +314,27 @@ class Kube:
                                            field_manager=FIELD_MANAGER, force_conflicts=True, _request_timeout=REQUEST_TIMEOUT)
         return "configured"
 
-    def proxy_get(self, kind: Literal["services", "pods"], name: str, namespace: str, path: str, *, port: str | int | None = None) -> str:
-        """GET ``path`` on a service or pod through the API server's proxy; the body as text."""
-        target = f"{name}:{port}" if port is not None else name
-        url = f"/api/v1/namespaces/{namespace}/{kind}/{target}/proxy/{path.lstrip('/')}"
-        with self.errors(f"GET {path} on {kind[:-1]} {namespace}/{target}"):
-            response = self.api_client.call_api(
-                *self.api_client.param_serialize("GET", url, header_params={"Accept": "*/*"}, auth_settings=["BearerToken"]),
-                _request_timeout=REQUEST_TIMEOUT,
-            )
+    def get_text(self, path: str, *, what: str, query: list[tuple[str, Any]] | None = None, accept: str = "*/*") -> str:
+        """GET an API path whose answer is not an object (proxy, logs); the body as text."""
+        with self.errors(what):
+            request = self.api_client.param_serialize("GET", path, query_params=query or [], header_params={"Accept": accept},
+                                                      auth_settings=["BearerToken"])
+            response = self.api_client.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
             response.read()
             if not 200 <= response.status <= 299:
                 raise ApiException(status=response.status, reason=response.reason, http_resp=response.response)
             return response.data.decode("utf-8", "replace")
+
+    def proxy_get(self, kind: Literal["services", "pods"], name: str, namespace: str, path: str, *, port: str | int | None = None) -> str:
+        """GET ``path`` on a service or pod through the API server's proxy; the body as text."""
+        target = f"{name}:{port}" if port is not None else name
+        url = f"/api/v1/namespaces/{namespace}/{kind}/{target}/proxy/{path.lstrip('/')}"
+        return self.get_text(url, what=f"GET {path} on {kind[:-1]} {namespace}/{target}")
+
+    def pod_log(self, namespace: str, pod: str, container: str, *, previous: bool = False, tail_lines: int = 20) -> str:
+        """The last ``tail_lines`` of a container's log (``previous``: its last crashed run)."""
+        query = [("container", container), ("tailLines", tail_lines), ("previous", str(previous).lower())]
+        return self.get_text(f"/api/v1/namespaces/{namespace}/pods/{pod}/log", what=f"read logs of pod {pod}", query=query, accept="text/plain")
 
     def close(self) -> None:
         self.api_client.close()

@@ -176,7 +176,7 @@ def _live_node(kube: Kube, name: str) -> dict[str, Any]:
     if node is None:
         raise OewsctlError(
             f"node {name!r} (the monitoring node) is not part of the cluster",
-            hint=f"join it first with `oewsctl cluster install`, or set monitoring.node to a node that is",
+            hint="join it first with `oewsctl cluster install`, or set monitoring.node to a node that is",
         )
     return node
 
@@ -291,10 +291,6 @@ class Prometheus:
     def firing_alerts(self) -> list[dict[str, Any]]:
         return [a for a in self.get("alerts")["alerts"] if a.get("state") == "firing"]
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        data = self.get("query", {"query": expr})
-        return list(data["result"])
-
 
 def prometheus_source(kube: KubeOnce, url: str | None, body: Callable[[Prometheus], tuple[list[str], Any]]) -> Source:
     """A section source reading Prometheus directly at ``url``, or through the cluster."""
@@ -310,11 +306,20 @@ def _chart_status(kube: Kube) -> tuple[list[str], Any]:
     version = chart["spec"].get("version")
     pinned = "" if version == CHART_VERSION else f" (oewsctl pins {CHART_VERSION}: re-run `oewsctl monitoring install`)"
     job_name = (chart.get("status") or {}).get("jobName") or f"helm-install-{RELEASE}"
-    job = kube.get("batch/v1", "Job", job_name, "kube-system")
-    job_status = job.get("status") or {} if job else {}
-    state = ("installed" if job_status.get("succeeded") else "FAILED: see `kubectl -n kube-system logs job/" + job_name + "`"
-             if job_status.get("failed") else "installing" if job else "waiting for k3s's helm-controller")
+    state = _install_state(kube.get("batch/v1", "Job", job_name, "kube-system"), job_name)
     return [f"{RELEASE} {version}{pinned}: {state}"], {"version": version, "state": state}
+
+
+def _install_state(job: dict[str, Any] | None, job_name: str) -> str:
+    """What k3s's helm-controller made of the chart, from its helm-install Job."""
+    if job is None:
+        return "waiting for k3s's helm-controller to start the install job"
+    status = job.get("status") or {}
+    if status.get("succeeded"):
+        return "installed"
+    if status.get("failed"):
+        return f"install FAILED: see `kubectl -n kube-system logs job/{job_name}`"
+    return "installing"
 
 
 def _pods_status(kube: Kube, node: NodeConfig) -> tuple[list[str], Any]:

@@ -219,6 +219,20 @@ class RegistryClient:
         return digest
 
 
+def manifest_list(entries: list[tuple[str, bytes, str]]) -> bytes:
+    """A Docker manifest list from ``(platform, manifest bytes, media type)`` per platform."""
+    manifests = []
+    for platform, body, media_type in entries:
+        parts = platform.split("/")
+        described = {"architecture": parts[1], "os": parts[0], **({"variant": parts[2]} if len(parts) > 2 else {})}
+        manifests.append({
+            "mediaType": media_type, "size": len(body),
+            "digest": f"sha256:{hashlib.sha256(body).hexdigest()}", "platform": described,
+        })
+    document = {"schemaVersion": 2, "mediaType": MANIFEST_LIST, "manifests": manifests}
+    return json.dumps(document, indent=3).encode()
+
+
 def dockerconfigjson(ref: ImageRef) -> bytes | None:
     """The ``.dockerconfigjson`` of a ``kubernetes.io/dockerconfigjson`` pull Secret for ``ref``'s registry.
 

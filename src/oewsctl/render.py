@@ -9,6 +9,7 @@ root (``templates/``); other runbook modules render their own files with
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
@@ -87,8 +88,21 @@ class _NamedUndefined(jinja2.StrictUndefined):
     __str__ = __iter__ = __len__ = __bool__ = __eq__ = __hash__ = _fail_with_undefined_error  # type: ignore[assignment]
 
 
+def _defined(value: Any) -> Any:
+    """``value``, or the missing-value error when it is undefined (filters see it unevaluated)."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    return value
+
+
+def _tojson(value: Any) -> str:
+    """A scalar as a JSON (hence YAML) literal: quotes strings so ``'true'`` or ``1.10`` stay strings."""
+    return json.dumps(_defined(value))
+
+
 def _yaml_block(value: Any, indent: int) -> str:
     """A mapping as block YAML, indented to sit under a key at ``indent`` spaces."""
+    value = _defined(value)
     data = dict(value.items()) if isinstance(value, Mapping) else value
     text = yaml.safe_dump(data, default_flow_style=False, sort_keys=True).rstrip("\n")
     return text.replace("\n", "\n" + " " * indent)
@@ -102,6 +116,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["yaml"] = _yaml_block
+    env.filters["tojson"] = _tojson
     return env
 
 

@@ -259,15 +259,11 @@ def _pod_lines(kube: Kube, pod: dict[str, Any]) -> list[str]:
 
 def _log_tail(kube: Kube, namespace: str, pod: str, container: str, lines: int = 10) -> list[str]:
     """The last log lines of a crashing container (its previous run); empty when unavailable."""
-    from kubernetes import client as k8s
-
     try:
-        with kube.errors(f"read logs of {pod}"):
-            text = k8s.CoreV1Api(kube.api_client).read_namespaced_pod_log(
-                pod, namespace, container=container, previous=True, tail_lines=lines, _request_timeout=10)
+        text = kube.pod_log(namespace, pod, container, previous=True, tail_lines=lines)
     except OewsctlError:
         return []
-    return str(text).strip().splitlines()[-lines:]
+    return text.strip().splitlines()[-lines:]
 
 
 def failure_report(kube: Kube, target: Target, replicaset: str | None = None) -> list[str]:

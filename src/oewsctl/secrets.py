@@ -26,19 +26,21 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from oewsctl.cluster_secrets import ClusterSecrets, Condition
 from oewsctl.config import Config
-from oewsctl.errors import OewsctlError
+from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.kube import kube_for, wait_until
-from oewsctl.keyvault import KeyVault, SecretInfo
 from oewsctl.plan import Plan, Step
 from oewsctl.render import APP_NAME
 from oewsctl.rollout import Target, echo_for, wait_step
 from oewsctl.runner import RunContext
-from oewsctl.secret_store import ClusterSecrets, Condition
+
+if TYPE_CHECKING:
+    from oewsctl.keyvault import KeyVault, SecretInfo
 
 APP_SECRET = "oews-api-secrets"
 """The Secret the pods read (envFrom) and the ExternalSecret that fills it share this name."""
@@ -294,13 +296,25 @@ def reconcile_plan(env: SecretsEnv) -> Plan:
     return plan
 
 
+def require_azure(env: SecretsEnv) -> None:
+    """ESO is only for Key Vault: say so before asking for any credential."""
+    if not env.azure:
+        raise UsageError(
+            "secrets bootstrap sets up External Secrets Operator for Azure Key Vault, but secrets.provider is kubernetes",
+            hint="with provider kubernetes nothing needs installing: use `oewsctl secrets set/rotate` directly",
+        )
+
+
 def bootstrap_plan(env: SecretsEnv, helm_chart: Mapping[str, Any], credentials: Mapping[str, str]) -> Plan:
     """``secrets bootstrap``: install ESO (HelmChart) and create the service principal Secret."""
     encoded = {key: encode(value) for key, value in credentials.items()}
     chart = f"{helm_chart['metadata']['namespace']}/{helm_chart['metadata']['name']}"
 
+    def installed(ctx: RunContext) -> str | None:
+        return "already installed" if kube_for(ctx).is_unchanged(helm_chart) else None
+
     def install(ctx: RunContext) -> str:
-        return env.cluster(ctx).apply(helm_chart)
+        return kube_for(ctx).apply(helm_chart)
 
     def sp_unchanged(ctx: RunContext) -> str | None:
         current = env.cluster(ctx).secret_data(SP_SECRET) or {}
@@ -311,7 +325,8 @@ def bootstrap_plan(env: SecretsEnv, helm_chart: Mapping[str, Any], credentials: 
         return "created" if env.cluster(ctx).write_secret_keys(SP_SECRET, encoded) else None
 
     plan = Plan("secrets bootstrap")
-    plan.add(Step(f"install External Secrets Operator: apply HelmChart {chart}", action=install, detail=f"apply helm.cattle.io/v1 HelmChart {chart}"))
+    plan.add(Step(f"install External Secrets Operator: apply HelmChart {chart}", action=install, skip_if=installed,
+                  detail=f"apply helm.cattle.io/v1 HelmChart {chart} (k3s helm-controller installs the chart)"))
     plan.add(Step(
         f"Secret {env.namespace}/{SP_SECRET}: write {', '.join(SP_KEYS)} (the SecretStore's service principal)",
         action=write_sp,
@@ -401,4 +416,4 @@ def _epoch(stamp: str | None) -> float:
     """RFC 3339 (``2025-01-02T03:04:05Z``) as epoch seconds; 0 when absent."""
     if not stamp:
         return 0.0
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(timezone.utc).timestamp()
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC).timestamp()

@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from oewsctl.sections import KubeOnce, Section, probe, reason
 
 API_PORT = 8000
 TLS_TIMEOUT = 5.0
+STALE_RELEASE_MONTHS = 15  # the OewsDatabaseReleaseOld alert's threshold
 
 
 def _ready(node: dict[str, Any]) -> str:
@@ -47,11 +48,10 @@ def nodes(kube: Kube, config: Config) -> tuple[list[str], Any]:
             continue
         info = item.get("status", {}).get("nodeInfo") or {}
         labels = item["metadata"].get("labels") or {}
-        roles = [k.removeprefix("oews/") for k in ("oews/db", "oews/role") if k in labels]
-        role_text = ", ".join(f"{r}={labels['oews/' + r]}" for r in roles)
+        roles = [f"{key.removeprefix('oews/')}={labels[key]}" for key in ("oews/db", "oews/role") if key in labels]
         ready = _ready(item)
-        lines.append(f"{node.name}: {ready}, {info.get('kubeletVersion', '?')}, {info.get('architecture', node.arch)}"
-                     + (f", {role_text}" if role_text else ""))
+        facts = [ready, info.get("kubeletVersion", "?"), info.get("architecture", node.arch), *roles]
+        lines.append(f"{node.name}: {', '.join(facts)}")
         data.append({"name": node.name, "ready": ready == "Ready", "version": info.get("kubeletVersion"), "labels": labels})
     return lines, data
 
@@ -70,19 +70,40 @@ def api(kube: Kube, config: Config) -> tuple[list[str], Any]:
 
 def database(kube: Kube, config: Config) -> tuple[list[str], Any]:
     """What each API pod serves (its /health through the API server's pod proxy), by node."""
-    pods = kube.list("v1", "Pod", config.app.namespace, label_selector=f"app.kubernetes.io/name={APP_NAME}")
+    selector = f"app.kubernetes.io/name={APP_NAME}"
+    pods = [p for p in kube.list("v1", "Pod", config.app.namespace, label_selector=selector)
+            if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == APP_NAME]
+    if not pods:
+        return [f"no {APP_NAME} pods in namespace {config.app.namespace} (run `oewsctl deploy`)"], []
     lines, data = [], []
     for pod in sorted(pods, key=lambda p: (p["spec"].get("nodeName") or "", p["metadata"]["name"])):
         name, node = pod["metadata"]["name"], pod["spec"].get("nodeName") or "(unscheduled)"
         try:
             health = json.loads(kube.proxy_get("pods", name, config.app.namespace, "/health", port=API_PORT))
             db = health["database"]
-            lines.append(f"{node}: {db.get('release')}, sha256 {str(db.get('sha256'))[:12]}… (pod {name})")
+            lines.append(f"{node}: {db.get('release')}, sha256 {str(db.get('sha256'))[:12]}… (pod {name}){_age_note(db.get('release'))}")
             data.append({"node": node, "pod": name, "release": db.get("release"), "sha256": db.get("sha256")})
         except Exception as exc:  # noqa: BLE001 - one pod's failure is that pod's line, not the section
             lines.append(f"{node}: unknown ({reason(exc)}) (pod {name})")
             data.append({"node": node, "pod": name, "unknown": reason(exc)})
     return lines, data
+
+
+def release_age_months(release: object, today: date | None = None) -> int | None:
+    """Whole months since a release like ``May 2025`` (BLS's reference month); None if unparsable."""
+    try:
+        month = datetime.strptime(str(release), "%B %Y")
+    except ValueError:
+        return None
+    today = today or date.today()
+    return (today.year - month.year) * 12 + today.month - month.month
+
+
+def _age_note(release: object) -> str:
+    months = release_age_months(release)
+    if months is None or months <= STALE_RELEASE_MONTHS:
+        return ""
+    return f" — {months} months old: build the new BLS release and `oewsctl db update` it"
 
 
 def certificate_expiry(host: str, port: int = 443, context: ssl.SSLContext | None = None) -> datetime:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,8 @@ import pytest
 from oewsctl.config import load_config
 from oewsctl.deploy import manifests
 from oewsctl.errors import UsageError
-from oewsctl.kube import Kube, load_api_client
+from oewsctl.kube import Kube, KindNotServed, load_api_client
+from oewsctl.lock import state_dir
 from tests.fixtures.kube import KubeCluster
 
 
@@ -46,3 +49,27 @@ def test_missing_context_names_the_contexts(kube_cluster: KubeCluster, tmp_path:
         load_api_client(load_config(path))
     assert "no context 'office'" in info.value.message and "home" in info.value.message
     assert "oewsctl cluster kubeconfig" in (info.value.hint or "")
+
+
+def test_apply_waits_for_a_crd_kind_to_be_served(kube_cluster: KubeCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SecretStore applied right after the ESO HelmChart waits until its CRD is served."""
+    config = load_config(kube_cluster.write_config(tmp_path / "oewsctl.yaml"))
+    store = next(o for o in manifests(config) if o["kind"] == "SecretStore")
+    kube_cluster.drop_kind("external-secrets.io/v1/secretstores")
+    kube = Kube.from_config(config)
+    timer = threading.Timer(0.5, kube_cluster.serve_kind, ["external-secrets.io/v1/secretstores"])
+    timer.start()
+    started = time.monotonic()
+    assert kube.apply(store) == "created"
+    assert time.monotonic() - started >= 0.4
+    assert kube_cluster.get("external-secrets.io/v1/secretstores", "oews", "azure-keyvault") is not None
+
+    kube_cluster.drop_kind("external-secrets.io/v1/externalsecrets")
+    for cached in state_dir().glob("discovery-*.json"):  # a fresh machine: no discovery cache yet
+        cached.unlink()
+    monkeypatch.setattr("oewsctl.kube.CRD_WAIT_SECONDS", 0.3)
+    secret = next(o for o in manifests(config) if o["kind"] == "ExternalSecret")
+    with pytest.raises(KindNotServed) as info:
+        Kube.from_config(config).apply(secret)
+    assert "does not serve ExternalSecret (external-secrets.io/v1) after waiting 0s" in info.value.message
+    assert "HelmChart" in (info.value.hint or "")

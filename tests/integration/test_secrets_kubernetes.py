@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.fixtures.eso import deploy_secret_objects
+from tests.fixtures.eso import assert_no_leak, b64, deploy_secret_objects, pod_hash, replicasets, rolled_out, secret_data
 from tests.fixtures.keyvault import CliResult, write_config
 from tests.fixtures.kube import KubeCluster
-from tests.integration.test_secrets_rotate import NEW, _b64, _no_leak, _pod_hash, _replicasets, _rolled_out, _secret
 
+NEW = "sk-test-DO-NOT-LEAK-k8s-provider-61"
 OTHER = "second-value-DO-NOT-LEAK-88"
 Cli = Callable[..., CliResult]
 
@@ -45,7 +45,7 @@ def _run_watching_process_list(args: list[str], stdin: str) -> tuple[subprocess.
     seen: list[str] = []
     while proc.poll() is None:
         seen += _process_lines_with(NEW)
-        time.sleep(0.01)
+        time.sleep(0.05)
     out, err = proc.stdout.read() if proc.stdout else "", proc.stderr.read() if proc.stderr else ""
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), seen
 
@@ -53,8 +53,8 @@ def _run_watching_process_list(args: list[str], stdin: str) -> tuple[subprocess.
 def test_kubernetes_provider_rotate_set_status_list(oewsctl: Cli, kube_cluster: KubeCluster, tmp_path: Path, oewsctl_state: Path) -> None:
     config = write_config(tmp_path / "oewsctl.yaml", kubeconfig=kube_cluster.kubeconfig, provider="kubernetes")
     deploy_secret_objects(kube_cluster, config, azure=False)
-    kube_cluster.wait_for(lambda: _rolled_out(kube_cluster))
-    before = _replicasets(kube_cluster)
+    kube_cluster.wait_for(lambda: rolled_out(kube_cluster))
+    before = replicasets(kube_cluster)
     values = tmp_path / "new.env"
     values.write_text(f"OPENAI_API_KEY={NEW}\nAZURE_AI_API_KEY={OTHER}\n")
 
@@ -62,26 +62,26 @@ def test_kubernetes_provider_rotate_set_status_list(oewsctl: Cli, kube_cluster: 
         ["--config", str(config), "secrets", "rotate", "OPENAI_API_KEY", "AZURE_AI_API_KEY", "--from-file", str(values)], "")
     assert done.returncode == 0, done.stderr
     assert seen == []
-    data = _secret(kube_cluster)
-    assert data == {"OPENAI_API_KEY": _b64(NEW), "AZURE_AI_API_KEY": _b64(OTHER)}
-    assert len(_replicasets(kube_cluster)) == len(before) + 1 and _rolled_out(kube_cluster)
+    data = secret_data(kube_cluster)
+    assert data == {"OPENAI_API_KEY": b64(NEW), "AZURE_AI_API_KEY": b64(OTHER)}
+    assert len(replicasets(kube_cluster)) == len(before) + 1 and rolled_out(kube_cluster)
     assert "created the Secret" in done.stderr and "wait for the rollout" in done.stderr
 
     changed = oewsctl("--config", str(config), "secrets", "set", "AZURE_AI_API_KEY", "--from-stdin", stdin="v2")
     assert changed.code == 0, changed.err
-    assert _secret(kube_cluster)["AZURE_AI_API_KEY"] == _b64("v2")
-    assert len(_replicasets(kube_cluster)) == len(before) + 1  # set never restarts
+    assert secret_data(kube_cluster)["AZURE_AI_API_KEY"] == b64("v2")
+    assert len(replicasets(kube_cluster)) == len(before) + 1  # set never restarts
     status = oewsctl("--config", str(config), "secrets", "status")
     assert "pods started with an OLDER Secret" in status.out
     listing = oewsctl("--config", str(config), "secrets", "list")
     assert "AZURE_AI_API_KEY" in listing.out and "OPENAI_API_KEY" in listing.out
 
-    piped, seen = _run_watching_process_list(["--config", str(config), "secrets", "rotate", "AZURE_AI_API_KEY", "--from-stdin"], "v2\n")
-    assert piped.returncode == 0, piped.stderr
-    assert "already holds these values" in piped.stderr
-    assert len(_replicasets(kube_cluster)) == len(before) + 2 and _pod_hash(kube_cluster) is not None
+    piped = oewsctl("--config", str(config), "secrets", "rotate", "AZURE_AI_API_KEY", "--from-stdin", stdin="v2\n")
+    assert piped.code == 0, piped.err
+    assert "already holds these values" in piped.err
+    assert len(replicasets(kube_cluster)) == len(before) + 2 and pod_hash(kube_cluster) is not None
     audit = (oewsctl_state / "audit.jsonl").read_text()
-    _no_leak(kube_cluster, done.stdout, done.stderr, changed.err, status.out, listing.out, piped.stderr, audit)
+    assert_no_leak(kube_cluster, NEW, done.stdout, done.stderr, changed.err, status.out, listing.out, piped.err, audit)
 
 
 def test_kubernetes_provider_without_deployment_says_deploy_first(oewsctl: Cli, kube_cluster: KubeCluster, tmp_path: Path) -> None:
@@ -90,6 +90,8 @@ def test_kubernetes_provider_without_deployment_says_deploy_first(oewsctl: Cli, 
     assert result.code == 1
     assert "Deployment oews/oews-api not found" in result.err and "oewsctl deploy" in result.err
     assert kube_cluster.get("v1/secrets", "oews", "oews-api-secrets") is None
+    bootstrap = oewsctl("--config", str(config), "secrets", "bootstrap", "--from-stdin", stdin=f"ClientSecret={NEW}\n")
+    assert bootstrap.code == 2 and "secrets.provider is kubernetes" in bootstrap.err
 
 
 def test_bootstrap_installs_eso_and_the_service_principal_secret(oewsctl: Cli, kube_cluster: KubeCluster, tmp_path: Path) -> None:
@@ -100,10 +102,10 @@ def test_bootstrap_installs_eso_and_the_service_principal_secret(oewsctl: Cli, k
     chart = kube_cluster.get("helm.cattle.io/v1/helmcharts", "kube-system", "external-secrets")
     assert chart is not None and chart["spec"]["chart"] == "external-secrets" and chart["spec"]["targetNamespace"] == "external-secrets"
     sp = kube_cluster.get("v1/secrets", "oews", "azure-sp-credentials")
-    assert sp is not None and sp["data"]["ClientSecret"] == _b64(NEW)
+    assert sp is not None and sp["data"]["ClientSecret"] == b64(NEW)
     assert kube_cluster.get("v1/namespaces", None, "oews") is not None
     again = oewsctl("--config", str(config), "secrets", "bootstrap", "--from-stdin", stdin=stdin)
-    assert again.code == 0 and "already holds these credentials" in again.err
+    assert again.code == 0 and "already holds these credentials" in again.err and "already installed" in again.err
     bad = oewsctl("--config", str(config), "secrets", "bootstrap", "--from-stdin", stdin=f"ClientSecret={NEW}\n")
     assert bad.code == 2 and "no NAME=value line for ClientID" in bad.err
-    _no_leak(kube_cluster, result.out, result.err, again.err, bad.err)
+    assert_no_leak(kube_cluster, NEW, result.out, result.err, again.err, bad.err)

@@ -4,7 +4,6 @@ exactly once, and the value never shows in output, logs, audit log or other obje
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Callable
@@ -12,48 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.secrets import HASH_ANNOTATION, secret_data_hash
-from tests.fixtures.eso import STALLED_MESSAGE, EsoController, deploy_secret_objects
+from oewsctl.secrets import secret_data_hash
+from tests.fixtures.eso import STALLED_MESSAGE, EsoController, assert_no_leak, b64, deploy_secret_objects, pod_hash, replicasets, rolled_out, secret_data
 from tests.fixtures.keyvault import CliResult, VaultStandIn, write_config
 from tests.fixtures.kube import KubeCluster
 
 OLD = "sk-old-value-0000"
 NEW = "sk-test-DO-NOT-LEAK-rotated-4d2b"
 Cli = Callable[..., CliResult]
-DEPLOYMENT = ("apps/v1/deployments", "oews", "oews-api")
-
-
-def _b64(value: str) -> str:
-    return base64.b64encode(value.encode()).decode()
-
-
-def _replicasets(cluster: KubeCluster) -> list[str]:
-    return sorted(rs["metadata"]["name"] for rs in cluster.list("apps/v1/replicasets", "oews"))
-
-
-def _secret(cluster: KubeCluster) -> dict[str, str]:
-    secret = cluster.get("v1/secrets", "oews", "oews-api-secrets")
-    return dict((secret or {}).get("data") or {})
-
-
-def _pod_hash(cluster: KubeCluster) -> str | None:
-    dep = cluster.get(*DEPLOYMENT) or {}
-    return dep["spec"]["template"]["metadata"].get("annotations", {}).get(HASH_ANNOTATION)
-
-
-def _rolled_out(cluster: KubeCluster) -> bool:
-    dep = cluster.get(*DEPLOYMENT) or {}
-    status = dep.get("status", {})
-    return status.get("updatedReplicas") == 2 and status.get("availableReplicas") == 2 and status.get("replicas") == 2
-
-
-def _no_leak(cluster: KubeCluster, *texts: str) -> None:
-    """The value is nowhere but in the Secret (and the vault): not in text, not in other objects."""
-    for text in texts:
-        assert NEW not in text and _b64(NEW) not in text
-    for resource in ("apps/v1/deployments", "apps/v1/replicasets", "v1/pods", "external-secrets.io/v1/externalsecrets", "v1/events"):
-        dump = json.dumps(cluster.list(resource))
-        assert NEW not in dump and _b64(NEW) not in dump, resource
 
 
 @pytest.fixture
@@ -63,8 +28,8 @@ def azure(kube_cluster: KubeCluster, eso: EsoController, vault_login: VaultStand
     vault_login.state.put("OPENAI-API-KEY", OLD)
     vault_login.state.put("AZURE-AI-API-KEY", OLD)
     deploy_secret_objects(kube_cluster, config)
-    kube_cluster.wait_for(lambda: _secret(kube_cluster).get("OPENAI_API_KEY") == _b64(OLD))
-    kube_cluster.wait_for(lambda: _rolled_out(kube_cluster))
+    kube_cluster.wait_for(lambda: secret_data(kube_cluster).get("OPENAI_API_KEY") == b64(OLD))
+    kube_cluster.wait_for(lambda: rolled_out(kube_cluster))
     return config
 
 
@@ -72,24 +37,29 @@ def test_rotate_syncs_then_rolls_pods_exactly_once(
     oewsctl: Cli, azure: Path, kube_cluster: KubeCluster, vault_login: VaultStandIn, oewsctl_state: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    before = _replicasets(kube_cluster)
+    before = replicasets(kube_cluster)
     result = oewsctl("--config", str(azure), "secrets", "rotate", "OPENAI_API_KEY", "--from-stdin", stdin=NEW + "\n")
     assert result.code == 0, result.err
     assert vault_login.state.current("OPENAI-API-KEY") == NEW
-    data = _secret(kube_cluster)
-    assert data["OPENAI_API_KEY"] == _b64(NEW) and data["AZURE_AI_API_KEY"] == _b64(OLD)
-    assert _pod_hash(kube_cluster) == secret_data_hash(data)
-    assert len(_replicasets(kube_cluster)) == len(before) + 1  # one new ReplicaSet: one restart
-    assert _rolled_out(kube_cluster)
+    data = secret_data(kube_cluster)
+    assert data["OPENAI_API_KEY"] == b64(NEW) and data["AZURE_AI_API_KEY"] == b64(OLD)
+    assert pod_hash(kube_cluster) == secret_data_hash(data)
+    assert len(replicasets(kube_cluster)) == len(before) + 1  # one new ReplicaSet: one restart
+    assert rolled_out(kube_cluster)
     for stage in ("set OPENAI-API-KEY", "force-sync=", "wait for ESO to sync", "roll Deployment oews/oews-api", "wait for the rollout"):
         assert stage in result.err
     audit = (oewsctl_state / "audit.jsonl").read_text()
-    _no_leak(kube_cluster, result.out, result.err, audit, caplog.text)
+    assert_no_leak(kube_cluster, NEW, result.out, result.err, audit, caplog.text)
 
-    again = oewsctl("--config", str(azure), "secrets", "rotate", "OPENAI_API_KEY", "--from-stdin", stdin=NEW)
+    again = oewsctl("--config", str(azure), "--output", "json", "secrets", "rotate", "OPENAI_API_KEY", "--from-stdin", stdin=NEW)
     assert again.code == 0, again.err
-    assert "already holds this value" in again.err and "pods already use this Secret" in again.err
-    assert len(_replicasets(kube_cluster)) == len(before) + 1  # no second restart
+    steps = json.loads(again.out)["steps"]
+    vault_step = next(step for step in steps if "set OPENAI-API-KEY" in step["description"])
+    roll_step = next(step for step in steps if step["description"].startswith("roll Deployment"))
+    assert vault_step["status"] == "unchanged" and vault_step["message"] == "already holds this value"
+    assert roll_step["status"] == "unchanged" and "pods already use this Secret" in roll_step["message"]
+    assert_no_leak(kube_cluster, NEW, again.out, again.err)
+    assert len(replicasets(kube_cluster)) == len(before) + 1  # no second restart
     assert len(vault_login.state.secrets["OPENAI-API-KEY"]) == 2  # OLD, NEW: no extra version
 
 
@@ -97,15 +67,15 @@ def test_stalled_sync_times_out_with_the_eso_message_and_keeps_pods(
     oewsctl: Cli, azure: Path, kube_cluster: KubeCluster, eso: EsoController
 ) -> None:
     eso.stalled = True
-    before, pod_hash = _replicasets(kube_cluster), _pod_hash(kube_cluster)
+    before, hash_before = replicasets(kube_cluster), pod_hash(kube_cluster)
     result = oewsctl("--config", str(azure), "secrets", "rotate", "OPENAI_API_KEY", "--sync-timeout", "1", "--from-stdin", stdin=NEW)
     assert result.code == 1
     assert "timed out after 1s waiting for ESO to sync the new values" in result.err
     assert STALLED_MESSAGE in result.err
     assert "pods were NOT restarted" in result.err
-    assert _replicasets(kube_cluster) == before and _pod_hash(kube_cluster) == pod_hash
-    assert _secret(kube_cluster)["OPENAI_API_KEY"] == _b64(OLD)
-    _no_leak(kube_cluster, result.out, result.err)
+    assert replicasets(kube_cluster) == before and pod_hash(kube_cluster) == hash_before
+    assert secret_data(kube_cluster)["OPENAI_API_KEY"] == b64(OLD)
+    assert_no_leak(kube_cluster, NEW, result.out, result.err)
 
 
 def test_missing_external_secret_says_deploy_first_and_writes_nothing(
@@ -123,10 +93,10 @@ def test_eso_syncing_on_its_own_is_reconciled_with_one_roll(
 ) -> None:
     first = oewsctl("--config", str(azure), "secrets", "status", "--reconcile")  # pods get the hash once
     assert first.code == 0, first.err
-    before = _replicasets(kube_cluster)
+    before = replicasets(kube_cluster)
     vault_login.state.put("AZURE-AI-API-KEY", NEW)  # someone changed it in the portal
     eso.refresh()  # ESO's refresh interval fires
-    kube_cluster.wait_for(lambda: _secret(kube_cluster).get("AZURE_AI_API_KEY") == _b64(NEW))
+    kube_cluster.wait_for(lambda: secret_data(kube_cluster).get("AZURE_AI_API_KEY") == b64(NEW))
 
     status = oewsctl("--config", str(azure), "--output", "json", "secrets", "status")
     report = json.loads(status.out)
@@ -139,8 +109,8 @@ def test_eso_syncing_on_its_own_is_reconciled_with_one_roll(
 
     fixed = oewsctl("--config", str(azure), "secrets", "status", "--reconcile")
     assert fixed.code == 0, fixed.err
-    assert len(_replicasets(kube_cluster)) == len(before) + 1
+    assert len(replicasets(kube_cluster)) == len(before) + 1
     again = oewsctl("--config", str(azure), "secrets", "status", "--reconcile")
     assert "pods already use this Secret" in again.err
-    assert len(_replicasets(kube_cluster)) == len(before) + 1
-    _no_leak(kube_cluster, status.out, text.out, fixed.out, fixed.err)
+    assert len(replicasets(kube_cluster)) == len(before) + 1
+    assert_no_leak(kube_cluster, NEW, status.out, text.out, fixed.out, fixed.err)

@@ -44,7 +44,7 @@ def test_national_rows_have_no_location_quotient_and_no_reason_for_it(sample_db:
 
 
 def test_names_levels_and_area_types_are_queryable(sample_db: Path) -> None:
-    areas = dict((code, (name, kind, state)) for code, name, kind, state in query(sample_db, "SELECT * FROM areas"))
+    areas = {code: (name, kind, state) for code, name, kind, state in query(sample_db, "SELECT * FROM areas")}
     assert areas["0000000"] == ("National", "N", "00")
     assert areas["0600000"] == ("California", "S", "06")
     assert areas["0042660"] == ("Seattle-Tacoma-Bellevue, WA", "M", "53")

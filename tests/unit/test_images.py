@@ -16,7 +16,7 @@ import pytest
 from oewsctl import images
 from oewsctl.cli import main
 from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.registry import MANIFEST_LIST, MANIFEST_V2, ImageRef, credentials
+from oewsctl.registry import MANIFEST_LIST, MANIFEST_V2, ImageRef, credentials, manifest_list
 
 REPO = "127.0.0.1:5000/oews-api"
 
@@ -159,7 +159,7 @@ def test_multi_platform_plan_with_buildx_is_one_command(repo: Path) -> None:
 
 def test_manifest_list_describes_each_platform() -> None:
     bodies = [("linux/amd64", b'{"a":1}', MANIFEST_V2), ("linux/arm64", b'{"b":2}', MANIFEST_V2)]
-    doc = json.loads(images.manifest_list(bodies))
+    doc = json.loads(manifest_list(bodies))
     assert doc["mediaType"] == MANIFEST_LIST
     assert [(m["platform"]["architecture"], m["size"]) for m in doc["manifests"]] == [("amd64", 7), ("arm64", 7)]
     assert doc["manifests"][1]["digest"] == "sha256:" + hashlib.sha256(b'{"b":2}').hexdigest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,35 +18,24 @@ import yaml
 
 from oewsctl import monitoring
 from oewsctl.audit import audit_path
-from oewsctl.cli import main
 from tests.conftest import DATA_DIR
+from tests.fixtures.keyvault import CliResult
 from tests.fixtures.kube import VERBS, KubeCluster
+
+Cli = Callable[..., CliResult]
 
 CONFIG = DATA_DIR / "monitoring" / "oewsctl.yaml"
 NODES = ("machine1", "machine2", "raspberrypi")
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, str]:
-    """Run `oewsctl ARGS` in-process the way the console script does; (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["oewsctl", *args])
-    capsys.readouterr()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
-def cluster(kube_cluster: KubeCluster, tmp_path: Path) -> tuple[KubeCluster, Path]:
+def cluster(kube_cluster: KubeCluster, tmp_path: Path) -> tuple[KubeCluster, str]:
     """The emulator with the example's three nodes (none labelled yet) and PodMonitor served."""
     kube_cluster._locked(lambda: kube_cluster.emulator.resources.__setitem__(
         "monitoring.coreos.com/v1/podmonitors", {"kind": "PodMonitor", "namespaced": True, "verbs": VERBS}))
     for name in NODES:
         kube_cluster.put("v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}})
-    return kube_cluster, kube_cluster.write_config(tmp_path / "oewsctl.yaml", source=CONFIG)
+    return kube_cluster, str(kube_cluster.write_config(tmp_path / "oewsctl.yaml", source=CONFIG))
 
 
 def stored_password(kube: KubeCluster) -> str:
@@ -55,13 +44,12 @@ def stored_password(kube: KubeCluster) -> str:
     return base64.b64decode(secret["data"]["admin-password"]).decode()
 
 
-def test_install_applies_everything_and_a_second_run_changes_nothing(cluster, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_install_applies_everything_and_a_second_run_changes_nothing(cluster: tuple[KubeCluster, str], oewsctl: Cli) -> None:
     kube, config = cluster
-    code, out, err = run_cli(capsys, monkeypatch, "-c", str(config), "monitoring", "install")
-    assert code == 0, err
+    first = oewsctl("-c", config, "monitoring", "install")
+    assert first.code == 0, first.err
 
-    node = kube.get("v1/nodes", None, "raspberrypi")
-    assert node["metadata"]["labels"]["oews/role"] == "monitoring"
+    assert kube.get("v1/nodes", None, "raspberrypi")["metadata"]["labels"]["oews/role"] == "monitoring"
     chart = kube.get("helm.cattle.io/v1/helmcharts", "kube-system", "kube-prometheus-stack")
     assert chart["spec"]["version"] == monitoring.CHART_VERSION and chart["spec"]["targetNamespace"] == "monitoring"
     values = yaml.safe_load(chart["spec"]["valuesContent"])
@@ -77,49 +65,73 @@ def test_install_applies_everything_and_a_second_run_changes_nothing(cluster, ca
 
     password = stored_password(kube)
     assert len(password) >= 32 and password != "prom-operator"
-    assert password not in out + err
+    assert password not in first.out + first.err
     assert password not in audit_path().read_text()
 
-    code, out, err = run_cli(capsys, monkeypatch, "-c", str(config), "monitoring", "install")
-    assert code == 0, err
-    assert "Nothing to change" in err
+    second = oewsctl("-c", config, "monitoring", "install")
+    assert second.code == 0, second.err
+    assert "Nothing to change" in second.err
     assert stored_password(kube) == password, "a re-run must keep Grafana's password"
 
 
-def test_password_is_printed_only_by_monitoring_password(cluster, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_password_is_printed_only_by_monitoring_password(cluster: tuple[KubeCluster, str], oewsctl: Cli) -> None:
     kube, config = cluster
-    code, out, err = run_cli(capsys, monkeypatch, "-c", str(config), "--dry-run", "monitoring", "install")
-    assert code == 0 and "grafana-admin" in err
+    dry = oewsctl("-c", config, "--dry-run", "monitoring", "install")
+    assert dry.code == 0 and "create Secret monitoring/grafana-admin" in dry.err
     assert kube.get("v1/secrets", "monitoring", "grafana-admin") is None, "a dry run created the Secret"
 
-    code, out, err = run_cli(capsys, monkeypatch, "-c", str(config), "monitoring", "password")
-    assert code == 1 and "oewsctl monitoring install" in err
+    early = oewsctl("-c", config, "monitoring", "password")
+    assert early.code == 1 and "run `oewsctl monitoring install`" in early.err
 
-    assert run_cli(capsys, monkeypatch, "-c", str(config), "monitoring", "install")[0] == 0
-    code, out, err = run_cli(capsys, monkeypatch, "-c", str(config), "monitoring", "password")
-    assert code == 0
-    assert out == f"user: admin\npassword: {stored_password(kube)}\n"
-    code, out, _ = run_cli(capsys, monkeypatch, "-c", str(config), "-o", "json", "monitoring", "password")
-    assert json.loads(out) == {"user": "admin", "password": stored_password(kube)}
+    assert oewsctl("-c", config, "monitoring", "install").code == 0
+    shown = oewsctl("-c", config, "monitoring", "password")
+    assert shown.code == 0
+    assert shown.out == f"user: admin\npassword: {stored_password(kube)}\n"
+    as_json = oewsctl("-c", config, "-o", "json", "monitoring", "password")
+    assert json.loads(as_json.out) == {"user": "admin", "password": stored_password(kube)}
 
 
-def test_monitoring_node_missing_from_cluster_fails_before_changing_anything(cluster, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_monitoring_node_missing_from_cluster_fails_before_changing_anything(cluster: tuple[KubeCluster, str], oewsctl: Cli) -> None:
     kube, config = cluster
     kube.delete("v1/nodes", None, "raspberrypi")
-    code, out, err = run_cli(capsys, monkeypatch, "-c", str(config), "monitoring", "install")
-    assert code == 1
-    assert "node 'raspberrypi' (the monitoring node) is not part of the cluster" in err
-    assert "oewsctl cluster install" in err
+    result = oewsctl("-c", config, "monitoring", "install")
+    assert result.code == 1
+    assert "node 'raspberrypi' (the monitoring node) is not part of the cluster" in result.err
+    assert "oewsctl cluster install" in result.err
     assert kube.get("helm.cattle.io/v1/helmcharts", "kube-system", "kube-prometheus-stack") is None
     assert kube.get("v1/secrets", "monitoring", "grafana-admin") is None
 
 
-def test_no_monitoring_node_in_the_inventory_is_a_usage_error(cluster, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_no_monitoring_node_in_the_inventory_is_a_usage_error(cluster: tuple[KubeCluster, str], oewsctl: Cli) -> None:
     _, config = cluster
-    data = yaml.safe_load(config.read_text())
+    data = yaml.safe_load(Path(config).read_text())
     data["monitoring"] = {}
     data["nodes"][2]["labels"] = {}
-    config.write_text(yaml.safe_dump(data))
-    code, _, err = run_cli(capsys, monkeypatch, "-c", str(config), "monitoring", "install")
-    assert code == 2
-    assert "cannot tell which node runs monitoring" in err and "monitoring: {node: raspberrypi}" in err
+    Path(config).write_text(yaml.safe_dump(data))
+    result = oewsctl("-c", config, "monitoring", "install")
+    assert result.code == 2
+    assert "cannot tell which node runs monitoring" in result.err and "monitoring: {node: raspberrypi}" in result.err
+
+
+def test_monitoring_status_reports_install_state_misplaced_pods_and_unknown_prometheus(cluster: tuple[KubeCluster, str], oewsctl: Cli) -> None:
+    kube, config = cluster
+    before = oewsctl("-c", config, "monitoring", "status")
+    assert before.code == 0
+    assert "HelmChart kube-system/kube-prometheus-stack not installed (run `oewsctl monitoring install`)" in before.out
+
+    assert oewsctl("-c", config, "monitoring", "install").code == 0
+    kube.put("batch/v1/jobs", {"apiVersion": "batch/v1", "kind": "Job",
+                               "metadata": {"name": "helm-install-kube-prometheus-stack", "namespace": "kube-system"},
+                               "status": {"succeeded": 1}})
+    for name, where in (("kube-prometheus-stack-grafana-5d9c7", "raspberrypi"), ("prometheus-kube-prometheus-stack-prometheus-0", "machine2")):
+        kube.put("v1/pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "monitoring"},
+                             "spec": {"nodeName": where, "containers": [{"name": "main"}]},
+                             "status": {"phase": "Running", "containerStatuses": [{"name": "main", "ready": True}]}})
+    after = oewsctl("-c", config, "monitoring", "status", "--prometheus", "http://127.0.0.1:9")
+    assert after.code == 0, after.err
+    assert f"kube-prometheus-stack {monitoring.CHART_VERSION}: installed" in after.out
+    assert "kube-prometheus-stack-grafana-5d9c7: Running 1/1 on raspberrypi\n" in after.out
+    assert "prometheus-kube-prometheus-stack-prometheus-0: Running 1/1 on machine2 (expected on raspberrypi)" in after.out
+    assert "admin password set in Secret monitoring/grafana-admin" in after.out
+    assert stored_password(kube) not in after.out
+    assert "prometheus: unknown (Prometheus at http://127.0.0.1:9 is not reachable" in after.out

@@ -114,7 +114,7 @@ def test_service_ingress_pdb(objects: list[dict[str, Any]]) -> None:
 
 def test_kubernetes_secrets_provider_renders_no_eso_and_no_pull_secret() -> None:
     objects = render(_config(secrets={"provider": "kubernetes", "vault_url": None, "tenant_id": None}, app={"image_pull_secret": None}))
-    assert not CRD_KINDS - {"HelmChartConfig"} & {o["kind"] for o in objects}
+    assert not (CRD_KINDS - {"HelmChartConfig"}) & {o["kind"] for o in objects}
     assert "imagePullSecrets" not in _by_kind(objects)["Deployment"]["spec"]["template"]["spec"]
 
 

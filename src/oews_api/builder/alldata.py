@@ -55,14 +55,14 @@ MARKERS: dict[str, str] = {"*": NOT_AVAILABLE, "**": NOT_AVAILABLE, "#": TOP_COD
 O_GROUP_LEVELS = {"total": 0, "major": 0, "minor": 1, "broad": 2, "detailed": 3}
 I_GROUP_LEVELS = {"cross-industry": 0, "sector": 2, "3-digit": 3, "4-digit": 4, "5-digit": 5, "6-digit": 6}
 CROSS_OWNERSHIP = {"1235": "000000", "5": "000001"}  # OWN_CODE on NAICS 000000 -> flat-file industry
-STATE_FIPS = dict(
-    pair.split(":")
-    for pair in (
-        "AL:01 AK:02 AZ:04 AR:05 CA:06 CO:08 CT:09 DE:10 DC:11 FL:12 GA:13 HI:15 ID:16 IL:17 IN:18 IA:19 KS:20 KY:21 "
-        "LA:22 ME:23 MD:24 MA:25 MI:26 MN:27 MS:28 MO:29 MT:30 NE:31 NV:32 NH:33 NJ:34 NM:35 NY:36 NC:37 ND:38 OH:39 "
-        "OK:40 OR:41 PA:42 RI:44 SC:45 SD:46 TN:47 TX:48 UT:49 VT:50 VA:51 WA:53 WV:54 WI:55 WY:56 GU:66 PR:72 VI:78"
-    ).split()
-)
+STATE_FIPS: dict[str, str] = {  # PRIM_STATE -> FIPS, for metro areas' state_code
+    "AL": "01", "AK": "02", "AZ": "04", "AR": "05", "CA": "06", "CO": "08", "CT": "09", "DE": "10", "DC": "11",
+    "FL": "12", "GA": "13", "HI": "15", "ID": "16", "IL": "17", "IN": "18", "IA": "19", "KS": "20", "KY": "21",
+    "LA": "22", "ME": "23", "MD": "24", "MA": "25", "MI": "26", "MN": "27", "MS": "28", "MO": "29", "MT": "30",
+    "NE": "31", "NV": "32", "NH": "33", "NJ": "34", "NM": "35", "NY": "36", "NC": "37", "ND": "38", "OH": "39",
+    "OK": "40", "OR": "41", "PA": "42", "RI": "44", "SC": "45", "SD": "46", "TN": "47", "TX": "48", "UT": "49",
+    "VT": "50", "VA": "51", "WA": "53", "WV": "54", "WI": "55", "WY": "56", "GU": "66", "PR": "72", "VI": "78",
+}
 _NORMAL = re.compile(r"[\s\-]+")
 _YEAR_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)")
 

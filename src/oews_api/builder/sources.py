@@ -7,8 +7,8 @@ from pathlib import Path
 from oews_api.builder.errors import BuildUsageError
 from oews_api.builder.flatfile import is_flatfile_dir, read_flatfile
 from oews_api.builder.legacy import is_legacy_db, read_legacy
-from oews_api.builder.spreadsheet import SPREADSHEET_SUFFIXES, read_spreadsheet
 from oews_api.builder.model import CellFilter, ReleaseInput
+from oews_api.builder.spreadsheet import SPREADSHEET_SUFFIXES, read_spreadsheet
 
 FORMATS_HINT = "--from takes a BLS flat-file directory (oe.area, oe.data.0.Current[.gz], ...), an all-data .xlsx or .csv, or an oews.db"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def _check(db: sqlite3.Connection, report: ValidationReport) -> None:
 
 def _check_order(db: sqlite3.Connection, columns: tuple[str, ...], problems: list[str]) -> None:
     """p10 <= p25 <= median <= p75 <= p90 wherever both neighbours are published."""
-    pairs = " OR ".join(f"({a} > {b})" for a, b in zip(columns, columns[1:]))
+    pairs = " OR ".join(f"({a} > {b})" for a, b in pairwise(columns))
     count, example = db.execute(
         f"SELECT count(*), min(occ_code || ' in ' || area_code || ' ' || year || ' ' || industry_code) FROM estimates WHERE {pairs}"
     ).fetchone()

@@ -1,4 +1,4 @@
-"""CLI wiring for the `db` commands: build and validate an oews.db (push/update/rollback/status join later)."""
+"""CLI wiring for the `db` commands: build and validate an oews.db; push/update/rollback/status across the DB nodes."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from oews_api.builder import BuildError, BuildUsageError, build_database
 from oews_api.builder.validate import validate_database
 from oews_api.builder.writer import Progress as ProgressCallback
-from oewsctl.commands._common import options
+from oewsctl.commands._common import options, run_context
 from oewsctl.console import err_console, interactive, out_console
 from oewsctl.errors import OewsctlError, UsageError
+from oewsctl.runner import run_plan
 
 db_app = typer.Typer(
     name="db",
     help=(
-        "The OEWS database file: build it from BLS downloads, check it, and (later) ship it to the cluster.\n\n"
-        "Start here each BLS release:  oewsctl db build --from oesm25all/ --out oews.db  then  oewsctl db validate oews.db"
+        "The OEWS database file: build it from BLS downloads, check it, ship it to the DB nodes, roll it back.\n\n"
+        "Each BLS release:  oewsctl db build --from oesm25all/ --out oews.db  then  oewsctl db validate oews.db  then  oewsctl db update oews.db"
     ),
     no_args_is_help=True,
     rich_markup_mode="rich",
@@ -45,7 +46,7 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 
         def update(label: str, done: int, total: int) -> None:
             if label not in tasks:
-                tasks[label] = bar.add_task(f"reading {label}", total=total)
+                tasks[label] = bar.add_task(f"reading {label}", total=total or None)  # 0: size unknown (xlsx, oews.db)
             bar.update(tasks[label], completed=done)
 
         yield update
@@ -124,3 +125,106 @@ def validate(
             err_console.print(f"problem: {problem}", markup=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+# -- releases across the DB nodes (oewsctl.database) ------------------------------------------
+
+FileArg = Annotated[Path, typer.Argument(help="The oews.db to ship (validated locally first).", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Resend to nodes that already hold a file with the same SHA-256.")]
+
+
+@db_app.command("push")
+def push(ctx: typer.Context, file: FileArg, force: ForceOpt = False) -> None:
+    """Copy a database to every DB node (label oews/db=true) and switch them to it; pods are not restarted.
+
+    Validates FILE locally (an invalid file touches no node), checks free disk on each node,
+    uploads to .oews.db.incoming beside database.path and verifies its SHA-256 there (mode 0444) on
+    ALL nodes before switching ANY; then on each node keeps the live file as oews.db.v<N> (newest
+    database.keep_versions kept) and renames the new one over it (atomic). Nodes already holding
+    the same SHA-256 are skipped. Running pods keep the old file open until restarted: use `db update`.
+
+    Example:  oewsctl db push oews.db        (oewsctl --dry-run db push oews.db shows the plan)
+    """
+    from oewsctl.database import PushOptions, push_plan, validate_local
+
+    run = run_context(ctx)
+    assert run.config is not None
+    new = validate_local(file)
+    try:
+        run_plan(push_plan(run.config, file, new, PushOptions(force=force)), run)
+    finally:
+        run.close()
+
+
+@db_app.command("update")
+def update(ctx: typer.Context, file: FileArg, force: ForceOpt = False) -> None:
+    """The release command: `db push` + rolling restart + check every pod serves the new file.
+
+    After the push it restarts the oews-api pods (kubectl rollout restart semantics), waits for the
+    rollout, then asks each ready pod's /health (through the API server's pod proxy) for the
+    database SHA-256; if a pod still serves another file it names the pod and what it serves.
+
+    Example:  oewsctl db update oews.db
+    """
+    from oewsctl.database import PushOptions, update_plan, validate_local
+
+    run = run_context(ctx)
+    assert run.config is not None
+    new = validate_local(file)
+    try:
+        run_plan(update_plan(run.config, file, new, PushOptions(force=force)), run)
+    finally:
+        run.close()
+
+
+@db_app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    to: Annotated[int | None, typer.Option("--to", help="Kept version number N (oews.db.vN, see `db status`). Default: the newest kept version that differs from the live file.", show_default=False)] = None,
+) -> None:
+    """Switch every DB node back to a kept version (atomic rename) and restart the pods.
+
+    The current live file is kept as a version first, so a rollback can itself be undone.
+
+    Example:  oewsctl db rollback            oewsctl db rollback --to 2
+    """
+    from oewsctl.database import rollback_plan
+
+    run = run_context(ctx)
+    assert run.config is not None
+    try:
+        run_plan(rollback_plan(run.config, to), run)
+    finally:
+        run.close()
+
+
+@db_app.command("status")
+def status(ctx: typer.Context) -> None:
+    """Per DB node: the live file's SHA-256, size, release and kept versions; per pod: what it serves.
+
+    Reads only (SSH to the DB nodes, /health of each pod through the API server). Example:  oewsctl db status
+    """
+    from oewsctl.database import db_node_names, node_status, pods_serving, status_lines
+    from oewsctl.kube import Kube
+
+    run = run_context(ctx)
+    config = run.config
+    assert config is not None
+    try:
+        nodes = [node_status(run.ssh, config, name) for name in db_node_names(config)]
+    finally:
+        run.close()
+    try:
+        kube = Kube.from_config(config)
+        pods = pods_serving(kube, config)
+        kube.close()
+        pod_problem = None
+    except OewsctlError as exc:
+        pods, pod_problem = [], exc.message
+    if run.options.output == "json":
+        out_console.print_json(json.dumps({"nodes": nodes, "pods": [vars(p) for p in pods], "pods_error": pod_problem}))
+        return
+    for line in status_lines(nodes, pods):
+        out_console.print(line, markup=False)
+    if pod_problem:
+        out_console.print(f"pods: unknown ({pod_problem})", markup=False)

@@ -33,9 +33,7 @@ PrometheusUrl = Annotated[
 def install(ctx: typer.Context) -> None:
     """Install or update the monitoring stack (idempotent: re-running changes only what differs).
 
-    Labels the monitoring node oews/role=monitoring, creates Grafana's admin Secret with a generated
-    password (once; never the chart default), applies the kube-prometheus-stack HelmChart (pinned
-    version, Pi-sized), then the oews-api ServiceMonitor, Traefik PodMonitor, alert rules and dashboard.
+    Changes: labels the monitoring node oews/role=monitoring; creates Grafana's admin Secret with a generated password (once, never the chart default, kept on re-runs); applies the kube-prometheus-stack HelmChart (pinned version, sized for a Raspberry Pi); then, once its CRDs exist, the oews-api ServiceMonitor, the Traefik PodMonitor, the alert rules and the Grafana dashboard.
 
     Example:  oewsctl --dry-run monitoring install   (then without --dry-run)
     """
@@ -46,8 +44,9 @@ def install(ctx: typer.Context) -> None:
 
 @app.command()
 def status(ctx: typer.Context, prometheus: PrometheusUrl = None) -> None:
-    """Show the chart version and install state, the monitoring pods and their node, Grafana's
-    Secret, and what Prometheus sees (oews-api targets up, alerts firing). Read-only.
+    """Show the chart and its install state, monitoring pods and their nodes, Prometheus's view.
+
+    Read-only: the chart version (pinned or not) and k3s's install job, every pod in namespace monitoring (flagged when not on the monitoring node), whether Grafana's admin Secret exists (never its value), oews-api targets up and alerts firing.
 
     Example:  oewsctl monitoring status
     """
@@ -62,7 +61,7 @@ def status(ctx: typer.Context, prometheus: PrometheusUrl = None) -> None:
 def password(ctx: typer.Context) -> None:
     """Print Grafana's admin user and password (from the Secret monitoring/grafana-admin) on stdout.
 
-    This is the only command that shows it. Nothing is logged.
+    This is the only command that shows it; nothing is logged. Log in to Grafana with it after a port-forward (see `oewsctl monitoring status`).
 
     Example:  oewsctl monitoring password
     """

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oewsctl import keyvault
 from oewsctl import secrets as runbook
 from oewsctl.commands._common import run_context
 from oewsctl.config import Config
 from oewsctl.console import out_console
-from oewsctl.errors import UsageError
 from oewsctl.render import render_template, values
 from oewsctl.runner import RunContext, run_plan
 from oewsctl.secret_values import app_secret_names, read_values
+
+if TYPE_CHECKING:
+    from oewsctl.keyvault import KeyVault
 
 app = typer.Typer(
     name="secrets",
@@ -33,16 +34,12 @@ FromFile = Annotated[Path | None, typer.Option("--from-file", help="Read the val
 
 
 def _env(config: Config, sync_timeout: float = 180.0) -> runbook.SecretsEnv:
-    def vault() -> keyvault.KeyVault:
-        if not config.secrets.vault_url:
-            raise UsageError("secrets.vault_url is not set", hint="set it in oewsctl.yaml, e.g. https://oews-secrets.vault.azure.net")
-        return keyvault.open_vault(config.secrets.vault_url)
+    def vault() -> KeyVault:
+        from oewsctl import keyvault  # the Azure SDK loads only for commands that use the vault
 
-    return runbook.SecretsEnv(
-        config,
-        vault_factory=vault,
-        sync_timeout=sync_timeout,
-    )
+        return keyvault.open_vault(config.secrets.vault_url or "")
+
+    return runbook.SecretsEnv(config, vault_factory=vault, sync_timeout=sync_timeout)
 
 
 def _values(rc: RunContext, names: list[str], from_stdin: bool, from_file: Path | None) -> dict[str, tuple[str, str]]:
@@ -50,7 +47,7 @@ def _values(rc: RunContext, names: list[str], from_stdin: bool, from_file: Path 
     assert rc.config is not None
     mapping = app_secret_names(rc.config.secrets, names)
     given = read_values(names, from_stdin=from_stdin, from_file=from_file)
-    by_given = dict(zip(names, mapping.items()))
+    by_given = dict(zip(names, mapping.items(), strict=True))
     return {app: (vault, given[name]) for name, (app, vault) in by_given.items()}
 
 
@@ -78,12 +75,11 @@ def rotate(
     names: Annotated[list[str], typer.Argument(help="One or more app variables; with several, the input has NAME=value lines.")],
     from_stdin: FromStdin = False,
     from_file: FromFile = None,
-    sync_timeout: Annotated[float, typer.Option(help="Seconds to wait for ESO to sync the Secret.")] = 180.0,
+    sync_timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for ESO to sync the Secret.")] = 180.0,
 ) -> None:
     """Change secret values and restart the API pods once, after the cluster has the new values.
 
-    Stages: set in Key Vault; annotate the ExternalSecret force-sync; wait until ESO is Ready and the
-    Secret holds the new values (compared by hash); roll the Deployment; wait for the rollout.
+    Stages: set in Key Vault; annotate the ExternalSecret force-sync; wait until ESO is Ready and the Secret holds the new values (compared by hash); roll the Deployment once; wait for the rollout. With provider kubernetes the Secret is written directly.
 
     Example:  oewsctl secrets rotate OPENAI_API_KEY AZURE_AI_API_KEY --from-file new-keys.env
     """
@@ -126,7 +122,7 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
     """Aligned columns, nothing truncated (ids and times stay whole for copy and paste)."""
     widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
     for line in [header, *rows]:
-        out_console.print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip(), markup=False, soft_wrap=True)
+        out_console.print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip(), markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -134,8 +130,9 @@ def status(
     ctx: typer.Context,
     reconcile: Annotated[bool, typer.Option("--reconcile", help="If the Secret changed since the pods started (ESO synced on its own), roll them once.")] = False,
 ) -> None:
-    """Show the SecretStore and ExternalSecret conditions, last refresh, mapped keys,
-    app variables missing from the Secret, and whether the pods run with the current Secret.
+    """Show ESO's SecretStore/ExternalSecret state, the Secret's keys, and whether pods use the current Secret.
+
+    Lists conditions with their messages, the last refresh, which vault names feed which keys, and app variables missing from the Secret. --reconcile rolls the pods once if they are stale.
 
     Example (cron, every 10 min):  oewsctl --yes secrets status --reconcile
     """
@@ -182,16 +179,19 @@ def _print_status(report: dict[str, Any]) -> None:
 
 @app.command()
 def bootstrap(ctx: typer.Context, from_stdin: FromStdin = False, from_file: FromFile = None) -> None:
-    """Install External Secrets Operator (k3s HelmChart) and create the Secret azure-sp-credentials
-    that the SecretStore logs in with. Input: two lines, ClientID=<app id> and ClientSecret=<secret>.
+    """Install External Secrets Operator and create the Secret azure-sp-credentials it logs in with.
+
+    Applies the k3s HelmChart kube-system/external-secrets. Input: two lines, ClientID=<app id> and ClientSecret=<secret> (the ESO service principal).
 
     Example:  oewsctl secrets bootstrap --from-file sp.env   (then `oewsctl deploy`)
     """
     rc = run_context(ctx)
     assert rc.config is not None
+    env = _env(rc.config)
+    runbook.require_azure(env)
     credentials = read_values(list(runbook.SP_KEYS), from_stdin=from_stdin, from_file=from_file)
     chart = render_template("app/external-secrets-operator.yaml.j2", values(rc.config))[0]
-    run_plan(runbook.bootstrap_plan(_env(rc.config), chart, credentials), rc)
+    run_plan(runbook.bootstrap_plan(env, chart, credentials), rc)
 
 
 def register(root: typer.Typer) -> None:

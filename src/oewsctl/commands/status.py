@@ -20,8 +20,9 @@ def status(
         typer.Option("--prometheus", help="Prometheus base URL (e.g. a port-forward); default: through the Kubernetes API server.", show_default=False),
     ] = None,
 ) -> None:
-    """One screen: nodes, API replicas and image, database release per node, certificate expiry,
-    last backup, firing alerts. Read-only; a source that cannot be reached shows "unknown (why)".
+    """One screen: nodes, API replicas and image, database per node, certificate, backup, alerts.
+
+    Read-only. Each source is asked on its own; one that cannot be reached shows "unknown (why)" and the rest still show (exit 0).
 
     Example:  oewsctl status        (oewsctl -o json status for scripts)
     """

@@ -29,7 +29,7 @@ class Condition:
         return self.status == "True"
 
     @classmethod
-    def of(cls, obj: dict[str, Any], kind: str) -> "Condition":
+    def of(cls, obj: dict[str, Any], kind: str) -> Condition:
         for cond in obj.get("status", {}).get("conditions") or []:
             if cond.get("type") == kind:
                 return cls(str(cond.get("status", "Unknown")), cond.get("reason") or "", cond.get("message") or "")
@@ -62,9 +62,6 @@ class ClusterSecrets:
 
     def ensure_namespace(self) -> None:
         self.kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}})
-
-    def apply(self, obj: dict[str, Any]) -> str:
-        return self.kube.apply(obj)
 
     # External Secrets Operator
     def _eso(self, kind: str, name: str) -> dict[str, Any] | None:

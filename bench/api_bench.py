@@ -1,0 +1,197 @@
+"""Benchmark oews-api against Datasette serving the same full May 2025 database over HTTP.
+
+    uv run --group bench python bench/api_bench.py [--workers 2] [--duration 20]
+
+Builds ``bench/out/oews-may2025.db`` with ``oewsctl db build`` if it is missing. Starts
+our service (``python -m oews_api``, uvicorn) and Datasette (PyPI, one process, the file
+opened immutable) on loopback, and loads each with ``wrk`` from a separate process:
+
+* wages lookup, concurrency 32: ``GET /api/v1/wages?occupation=&area=`` vs Datasette's JSON
+  API running the equivalent SQL (the same joined row, bound parameters, ``_shape=array``);
+  both rotate through the same 24 occupation × area pairs;
+* ``POST /api/v1/query`` (plain-English questions, rotating through 8), concurrency 32 and 8
+  (the target is p99 < 50 ms at 8); Datasette has no equivalent, so no ratio there.
+
+Prints requests/s, p50 and p99 latency per run and our/peer ratios; writes
+``bench/out/api_bench.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+FULL_DB = OUT / "oews-may2025.db"
+RELEASE_DIR = Path("/work/shared/data/bls-oe-may2025")
+
+PAIRS = [  # occupation × area, the same for both servers
+    (occ, area)
+    for occ in ("151252", "291141", "472111", "132011", "412031", "533032", "252021", "113021")
+    for area in ("0000000", "0600000", "0042660")
+]
+QUESTIONS = [
+    "median salary for software engineers in Seattle",
+    "how many RNs work in Texas",
+    "which pays more for electricians, Chicago or Houston",
+    "top paying jobs in Colorado",
+    "90th percentile for dental hygienists nationally",
+    "hourly wage of a plumber in ohio",
+    "average salary for an IT manager in San Jose",
+    "Do rad techs earn more in California or New York State?",
+]
+DATASETTE_SQL = (
+    "SELECT e.*, o.occ_title, o.display_level, a.area_name, a.area_type, i.industry_name FROM estimates e "
+    "JOIN occupations o ON o.occ_code = e.occ_code JOIN areas a ON a.area_code = e.area_code "
+    "JOIN industries i ON i.industry_code = e.industry_code "
+    "WHERE e.occ_code = :occ AND e.area_code = :area AND e.year = 2025 AND e.industry_code = '000000'"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_database() -> Path:
+    """The full release as an oews.db, built once with our builder."""
+    if not FULL_DB.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        print(f"building {FULL_DB} from {RELEASE_DIR} (once)...", flush=True)
+        subprocess.run([sys.executable, "-m", "oewsctl.cli", "db", "build", "--from", str(RELEASE_DIR), "--out", str(FULL_DB)], check=True)
+    return FULL_DB
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{url} not ready after {seconds:.0f} s")
+
+
+def lua_rotation(requests: list[tuple[str, str, str | None]]) -> str:
+    """A wrk script that sends the given (method, path, body) requests round-robin."""
+    entries = ",\n".join(f"{{{json.dumps(m)}, {json.dumps(p)}, {json.dumps(b) if b is not None else 'nil'}}}" for m, p, b in requests)
+    return (
+        "local reqs = {\n" + entries + "\n}\nlocal i = 0\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        "request = function()\n  i = (i % #reqs) + 1\n  local r = reqs[i]\n"
+        "  return wrk.format(r[1], r[2], nil, r[3])\nend\n"
+    )
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(base: str, requests: list[tuple[str, str, str | None]], connections: int, duration: int, workdir: Path) -> dict[str, float]:
+    """Requests/s, p50 and p99 latency, and socket errors (timeouts at 2 s) of one wrk run."""
+    script = workdir / f"rotation-{abs(hash((base, len(requests), connections)))}.lua"
+    script.write_text(lua_rotation(requests))
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        raise SystemExit(f"wrk saw error responses from {base}:\n{out}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": to_ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": to_ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+    }
+
+
+def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, env={**os.environ, **env}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers for oews-api (default 2)")
+    parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run (default 20)")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    db = ensure_database()
+    ours_port, peer_port = free_port(), free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="api-bench-"))
+    ours = start(
+        [sys.executable, "-m", "oews_api"],
+        {"SQLITE_DB_PATH": str(db), "API_HOST": "127.0.0.1", "API_PORT": str(ours_port), "API_WORKERS": str(args.workers), "LOG_LEVEL": "warning"},
+        workdir / "ours.log",
+    )
+    peer = start(
+        [sys.executable, "-m", "datasette", "serve", "--immutable", str(db), "--host", "127.0.0.1", "--port", str(peer_port)],
+        {},
+        workdir / "datasette.log",
+    )
+    try:
+        ours_url, peer_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{peer_port}"
+        wait_ready(ours_url + "/health", ours)
+        wait_ready(peer_url + "/-/versions.json", peer)
+        wages = [("GET", "/api/v1/wages?" + urlencode({"occupation": o, "area": a}), None) for o, a in PAIRS]
+        peer_wages = [("GET", f"/{db.stem}.json?" + urlencode({"sql": DATASETTE_SQL, "occ": o, "area": a, "_shape": "array"}), None) for o, a in PAIRS]
+        queries = [("POST", "/api/v1/query", json.dumps({"query": q, "enable_charts": True})) for q in QUESTIONS]
+        _check_same_rows(ours_url, peer_url, wages[0][1], peer_wages[0][1])
+        for base, reqs in ((ours_url, wages), (peer_url, peer_wages), (ours_url, queries)):  # warm caches and JITs
+            run_wrk(base, reqs, 4, 2, workdir)
+        results = {
+            "wages_c32_ours": run_wrk(ours_url, wages, 32, args.duration, workdir),
+            "wages_c32_datasette": run_wrk(peer_url, peer_wages, 32, args.duration, workdir),
+            "query_c32_ours": run_wrk(ours_url, queries, 32, args.duration, workdir),
+            "query_c8_ours": run_wrk(ours_url, queries, 8, args.duration, workdir),
+        }
+    finally:
+        for proc in (ours, peer):
+            proc.terminate()
+            proc.wait(timeout=30)
+    report(results, args, db)
+
+
+def _check_same_rows(ours_url: str, peer_url: str, ours_path: str, peer_path: str) -> None:
+    """Both servers must return the same figures, or the comparison means nothing."""
+    mine = httpx.get(ours_url + ours_path).json()["measures"]
+    theirs = httpx.get(peer_url + peer_path).json()[0]
+    assert all(mine[k] == theirs[k] for k in mine), (mine, theirs)
+
+
+def report(results: dict[str, dict[str, float]], args: argparse.Namespace, db: Path) -> None:
+    print(f"\noews-api ({args.workers} uvicorn workers) vs Datasette (1 process) on {db.name} ({db.stat().st_size / 1e6:.0f} MB), wrk, {args.duration} s per run")
+    print(f"{'run':24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'socket errors':>14}")
+    for name, r in results.items():
+        print(f"{name:24} {r['requests_per_s']:>10,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['socket_errors']:>14.0f}")
+    ours, peer = results["wages_c32_ours"], results["wages_c32_datasette"]
+    ratio = ours["requests_per_s"] / peer["requests_per_s"]
+    print(f"\nwages lookup, ours/Datasette: {ratio:.2f}x requests/s (target >= 2x), p99 {ours['p99_ms']:.1f} vs {peer['p99_ms']:.1f} ms")
+    p99 = results["query_c8_ours"]["p99_ms"]
+    print(f"/api/v1/query p99 at concurrency 8: {p99:.1f} ms (target < 50 ms)")
+    (OUT / "api_bench.json").write_text(json.dumps({"workers": args.workers, "duration_s": args.duration, "results": results, "wages_ratio": ratio}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""The k3s cluster over SSH: install (server first, then agents), kubeconfig, firewall,
+readiness, labels and taints, upgrade one node at a time, uninstall.
+
+Plans only; the runner executes them. Every step that changes a node has a ``skip_if``
+so a second run on an installed cluster changes nothing and says "already installed (vX)".
+The join token is read with sudo on the server, kept in memory, and reaches agents only
+inside ``/etc/rancher/k3s/config.yaml`` (0600, written over stdin): never in an argv.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oewsctl import kubeconfig
+from oewsctl.config import Config, NodeConfig
+from oewsctl.console import err_console
+from oewsctl.errors import OewsctlError, UsageError
+from oewsctl.kube import kube_for, wait_until
+from oewsctl.plan import Plan, Step
+from oewsctl.runner import RunContext
+
+INSTALLER = "/usr/local/bin/k3s-install.sh"
+INSTALLER_URL = "https://get.k3s.io"
+K3S_BIN = "/usr/local/bin/k3s"
+IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
+NODE_TOKEN = "/var/lib/rancher/k3s/server/node-token"
+REMOTE_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
+UNINSTALL = {"server": "/usr/local/bin/k3s-uninstall.sh", "agent": "/usr/local/bin/k3s-agent-uninstall.sh"}
+READY_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Airgap:
+    """A directory with the k3s release files: install.sh, k3s / k3s-arm64, optional image tarballs."""
+
+    path: Path
+
+    def binary(self, arch: str) -> Path:
+        return self.path / ("k3s" if arch == "amd64" else f"k3s-{arch}")
+
+    def images(self, arch: str) -> Path | None:
+        found = self.path / f"k3s-airgap-images-{arch}.tar.zst"
+        return found if found.is_file() else None
+
+    def check(self, config: Config) -> None:
+        """UsageError naming every file the inventory's architectures need and the directory lacks."""
+        needed = [self.path / "install.sh"] + [self.binary(arch) for arch in sorted({n.arch for n in config.nodes})]
+        missing = [p.name for p in needed if not p.is_file()]
+        if missing:
+            raise UsageError(f"--airgap {self.path}: missing {', '.join(missing)}",
+                             hint="put install.sh (https://get.k3s.io) and the k3s binaries of the pinned release there")
+
+
+def installed_version(ctx: RunContext, node: str) -> str | None:
+    """The k3s version on ``node`` (``k3s --version``), None when k3s is not installed."""
+    result = ctx.ssh.run(node, ["sh", "-c", f"[ -x {K3S_BIN} ] && {K3S_BIN} --version"])
+    match = re.search(r"k3s version (\S+)", result.stdout)
+    return match[1] if result.ok and match else None
+
+
+def _is_current(ctx: RunContext, node: str) -> tuple[bool, str | None]:
+    """(up to date, installed version): the pinned version, or any version when none is pinned."""
+    pinned = ctx.config.cluster.k3s_version if ctx.config else ""
+    version = installed_version(ctx, node)
+    return version is not None and (not pinned or version == pinned), version
+
+
+def _skip_installed(node: NodeConfig, upgrade: bool) -> Any:
+    def check(ctx: RunContext) -> str | None:
+        current, version = _is_current(ctx, node.name)
+        if current:
+            return f"already installed ({version})"
+        if version is not None and not upgrade:
+            pinned = ctx.config.cluster.k3s_version if ctx.config else ""
+            return f"installed {version}, pinned {pinned}: run with --upgrade to change"
+        return None
+
+    return check
+
+
+def _k3s_config(config: Config, node: NodeConfig, token: str | None) -> bytes:
+    """/etc/rancher/k3s/config.yaml: agents get the server URL and token; the server its TLS name."""
+    data: dict[str, Any] = {"node-name": node.name}
+    if node.role == "server":
+        data.update({"write-kubeconfig-mode": "0600", "tls-san": [node.host]})
+    else:
+        data.update({"server": f"https://{config.server_node.host}:6443", "token": token})
+    return yaml.safe_dump(data, sort_keys=False).encode()
+
+
+def _install_env(config: Config, node: NodeConfig, airgap: Airgap | None) -> list[str]:
+    env = [f"INSTALL_K3S_EXEC={node.role}"]
+    if config.cluster.k3s_version:
+        env.append(f"INSTALL_K3S_VERSION={config.cluster.k3s_version}")
+    if airgap is not None:
+        env.append("INSTALL_K3S_SKIP_DOWNLOAD=true")
+    return env
+
+
+def _node_steps(config: Config, node: NodeConfig, airgap: Airgap | None, upgrade: bool) -> list[Step]:
+    skip = _skip_installed(node, upgrade)
+    steps: list[Step] = []
+    if airgap is not None:
+        uploads = [(airgap.path / "install.sh", INSTALLER, 0o755), (airgap.binary(node.arch), K3S_BIN, 0o755)]
+        images = airgap.images(node.arch)
+        if images is not None:
+            uploads.append((images, f"{IMAGES_DIR}/{images.name}", 0o644))
+        for local, remote, mode in uploads:
+            steps.append(Step(
+                f"upload {local.name} → {remote}", node=node.name, skip_if=skip, detail=f"{local} (SHA-256 verified, mode {mode:o})",
+                action=lambda ctx, n=node.name, lp=local, rp=remote, m=mode: ctx.ssh.upload(n, lp, rp, mode=m, sudo=True)[:12] + "… verified",
+            ))
+    else:
+        steps.append(Step(f"download the k3s installer from {INSTALLER_URL}", node=node.name, skip_if=skip, sudo=True,
+                          command=["sh", "-c", 'curl -sfL "$1" -o "$2" && chmod 0755 "$2"', "sh", INSTALLER_URL, INSTALLER],
+                          remediation=f"{node.name} needs HTTPS access to get.k3s.io and github.com, or use --airgap DIR"))
+    role = "agent config (server URL, join token)" if node.role == "agent" else "server config"
+
+    def write_config(ctx: RunContext) -> None:
+        assert ctx.config is not None
+        ctx.ssh.write_file(node.name, K3S_CONFIG, _k3s_config(ctx.config, node, ctx.results.get("token")), mode=0o600, sudo=True)
+
+    steps.append(Step(f"write {role} → {K3S_CONFIG} (0600)", node=node.name, skip_if=skip, action=write_config,
+                      detail="written over stdin; the token never appears in argv"))
+    steps.append(Step(
+        f"install k3s {node.role} {config.cluster.k3s_version or '(installer default)'}", node=node.name, skip_if=skip, sudo=True,
+        command=["env", *_install_env(config, node, airgap), "sh", INSTALLER],
+        remediation=f"see `sudo journalctl -u k3s{'-agent' if node.role == 'agent' else ''}` on {node.name}; nodes already joined keep running",
+    ))
+    return steps
+
+
+def _read_token(ctx: RunContext) -> str:
+    assert ctx.config is not None
+    token = ctx.ssh.read_file(ctx.config.cluster.server, NODE_TOKEN, sudo=True).decode().strip()
+    if not token:
+        raise OewsctlError(f"{ctx.config.cluster.server}: {NODE_TOKEN} is empty", hint="is the k3s server running? `sudo systemctl status k3s`")
+    ctx.results["token"] = token
+    return "read into memory (not shown)"
+
+
+def _agents_current(agents: list[NodeConfig]) -> Any:
+    def check(ctx: RunContext) -> str | None:
+        return "not needed: every agent is installed" if all(_is_current(ctx, a.name)[0] for a in agents) else None
+
+    return check
+
+
+def merged_kubeconfig(ctx: RunContext) -> dict[str, Any]:
+    """The operator's kubeconfig with this cluster's context fetched from the server and merged in."""
+    config = ctx.config
+    assert config is not None
+    fetched = yaml.safe_load(ctx.ssh.read_file(config.cluster.server, REMOTE_KUBECONFIG, sudo=True))
+    entry = kubeconfig.adapt(fetched, config.cluster.name, config.server_node.host)
+    return kubeconfig.merge(kubeconfig.read(config.cluster.kubeconfig_path), entry, config.cluster.name)
+
+
+def kubeconfig_step(config: Config) -> Step:
+    path = config.cluster.kubeconfig_path
+    name = config.cluster.name
+
+    def unchanged(ctx: RunContext) -> str | None:
+        ctx.results["kubeconfig"] = merged_kubeconfig(ctx)
+        return f"{path} already has context {name!r}" if kubeconfig.read(path) == ctx.results["kubeconfig"] else None
+
+    def write(ctx: RunContext) -> str:
+        backup = kubeconfig.write(path, ctx.results["kubeconfig"])
+        return f"context {name!r} merged (mode 0600)" + (f"; previous file kept as {backup}" if backup else "")
+
+    return Step(f"fetch {REMOTE_KUBECONFIG}, merge it into {path} as context {name!r}", node=config.cluster.server,
+                skip_if=unchanged, action=write, detail=f"127.0.0.1 → {config.server_node.host}; backup of the old file kept")
+
+
+def _node_ready(node: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
+
+
+def wait_ready_step(config: Config, timeout: float, names: list[str] | None = None) -> Step:
+    wanted = names or [n.name for n in config.nodes]
+
+    def wait(ctx: RunContext) -> str:
+        kube = kube_for(ctx)
+
+        def check() -> tuple[bool, str]:
+            live = {n["metadata"]["name"]: n for n in kube.list("v1", "Node")}
+            waiting = [name for name in wanted if name not in live or not _node_ready(live[name])]
+            return not waiting, f"{len(wanted) - len(waiting)}/{len(wanted)} nodes Ready" + (f" (waiting for {', '.join(waiting)})" if waiting else "")
+
+        echo = None if ctx.options.output == "json" else (lambda line: err_console.print(f"    {line}", markup=False))
+        return wait_until(check, what=f"nodes {', '.join(wanted)} to be Ready", timeout=timeout, echo=echo)
+
+    return Step(f"wait until {', '.join(wanted)} {'is' if len(wanted) == 1 else 'are'} Ready in the Kubernetes API", action=wait,
+                detail=f"polls GET /api/v1/nodes for up to {timeout:.0f}s", remediation="check the node's k3s service: `sudo journalctl -u k3s-agent -e`")
+
+
+def _wanted_metadata(node: NodeConfig) -> tuple[dict[str, str], list[dict[str, str]]]:
+    taints = []
+    for text in node.taints:
+        key_value, _, effect = text.partition(":")
+        key, _, value = key_value.partition("=")
+        taints.append({"key": key, "value": value, "effect": effect or "NoSchedule"})
+    return dict(node.labels), taints
+
+
+def labels_step(config: Config) -> Step:
+    def live_nodes(ctx: RunContext) -> dict[str, dict[str, Any]]:
+        return {n["metadata"]["name"]: n for n in kube_for(ctx).list("v1", "Node")}
+
+    def missing(ctx: RunContext) -> list[tuple[NodeConfig, dict[str, Any]]]:
+        live = live_nodes(ctx)
+        out = []
+        for node in config.nodes:
+            labels, taints = _wanted_metadata(node)
+            current = live.get(node.name, {})
+            have_labels = (current.get("metadata") or {}).get("labels") or {}
+            have_taints = [{k: t.get(k, "") for k in ("key", "value", "effect")} for t in (current.get("spec") or {}).get("taints") or []]
+            if any(have_labels.get(k) != v for k, v in labels.items()) or any(t not in have_taints for t in taints):
+                patch: dict[str, Any] = {"metadata": {"labels": labels}}
+                if taints:
+                    patch["spec"] = {"taints": have_taints + [t for t in taints if t not in have_taints]}
+                out.append((node, patch))
+        return out
+
+    def apply(ctx: RunContext) -> str:
+        todo = missing(ctx)
+        for node, patch in todo:
+            kube_for(ctx).patch("v1", "Node", node.name, None, patch)
+        return "set on " + ", ".join(n.name for n, _ in todo)
+
+    summary = "; ".join(f"{n.name}: {', '.join([f'{k}={v}' for k, v in n.labels.items()] + n.taints)}" for n in config.nodes if n.labels or n.taints)
+    return Step("label and taint nodes as the inventory says", action=apply, detail=summary or "(none in the inventory)",
+                skip_if=lambda ctx: None if missing(ctx) else "labels and taints already set")
+
+
+def _firewall_rules(config: Config, node: NodeConfig, operator: str) -> list[str]:
+    rules = []
+    if node.role == "server":
+        rules += ["allow 80/tcp", "allow 443/tcp", f"allow from {operator} to any port 6443 proto tcp"]
+    for peer in config.nodes:
+        if peer.name != node.name:
+            rules += [f"allow from {peer.host} to any port 10250 proto tcp", f"allow from {peer.host} to any port 8472 proto udp"]
+    return rules
+
+
+def firewall_step(config: Config, node: NodeConfig) -> Step:
+    def pending(ctx: RunContext) -> list[str]:
+        operator = ctx.ssh.run(node.name, ["sh", "-c", 'echo "${SSH_CLIENT%% *}"']).stdout.strip()
+        added = ctx.ssh.run(node.name, ["ufw", "show", "added"], sudo=True).stdout
+        return [rule for rule in _firewall_rules(config, node, operator) if f"ufw {rule}" not in added]
+
+    def skip(ctx: RunContext) -> str | None:
+        if not ctx.ssh.run(node.name, ["sh", "-c", "command -v ufw"]).ok:
+            return "ufw not installed"
+        ctx.results[f"ufw:{node.name}"] = pending(ctx)
+        return None if ctx.results[f"ufw:{node.name}"] else "firewall rules already in place"
+
+    def apply(ctx: RunContext) -> str:
+        rules = ctx.results[f"ufw:{node.name}"]
+        for rule in rules:
+            ctx.ssh.check(node.name, ["ufw", *shlex.split(rule)], sudo=True)
+        return f"{len(rules)} rule(s) added"
+
+    ports = "80, 443, 6443 from this machine; " if node.role == "server" else ""
+    return Step(f"firewall (ufw): allow {ports}10250/tcp and 8472/udp between nodes", node=node.name, skip_if=skip, action=apply)
+
+
+def _ordered(config: Config) -> list[NodeConfig]:
+    return [config.server_node] + [n for n in config.nodes if n.name != config.cluster.server]
+
+
+def _cordon_steps(config: Config, node: NodeConfig, upgrade: bool) -> tuple[list[Step], list[Step]]:
+    """For --upgrade of an agent: cordon + drain before, Ready + uncordon after (skipped when current)."""
+    if not upgrade or node.role != "agent":
+        return [], []
+    skip = _skip_installed(node, upgrade=True)
+    name = node.name
+
+    def cordon(ctx: RunContext) -> str:
+        kube = kube_for(ctx)
+        kube.patch("v1", "Node", name, None, {"spec": {"unschedulable": True}})
+        evicted = 0
+        for pod in kube.list("v1", "Pod"):
+            owners = (pod.get("metadata") or {}).get("ownerReferences") or []
+            if (pod.get("spec") or {}).get("nodeName") == name and not any(o.get("kind") == "DaemonSet" for o in owners):
+                kube.delete("v1", "Pod", pod["metadata"]["name"], pod["metadata"]["namespace"])
+                evicted += 1
+        ctx.results[f"cordoned:{name}"] = True
+        return f"cordoned, {evicted} pod(s) moved away"
+
+    def uncordon(ctx: RunContext) -> str:
+        kube_for(ctx).patch("v1", "Node", name, None, {"spec": {"unschedulable": None}})
+        return "schedulable again"
+
+    def not_cordoned(ctx: RunContext) -> str | None:
+        return None if ctx.results.get(f"cordoned:{name}") else "not cordoned by this run"
+
+    wait = wait_ready_step(config, READY_TIMEOUT, [name])
+    before = [Step("cordon and drain before the upgrade", node=name, action=cordon, skip_if=skip, detail=f"PATCH node {name} unschedulable; delete its non-DaemonSet pods")]
+    after = [replace(wait, skip_if=not_cordoned), Step("uncordon", node=name, action=uncordon, skip_if=not_cordoned, detail=f"PATCH node {name} schedulable")]
+    return before, after
+
+
+def install_plan(config: Config, *, airgap: Path | None = None, upgrade: bool = False, ready_timeout: float = READY_TIMEOUT) -> Plan:
+    """Server first (installer, token), then each agent (config with token, installer), kubeconfig,
+    firewall, wait for Ready, labels. ``upgrade`` replaces other versions one node at a time."""
+    release = Airgap(airgap) if airgap is not None else None
+    if release is not None:
+        release.check(config)
+    plan = Plan("cluster upgrade" if upgrade else "cluster install")
+    agents = [n for n in config.nodes if n.role == "agent"]
+    for node in _ordered(config):
+        before, after = _cordon_steps(config, node, upgrade)
+        plan.extend(before + _node_steps(config, node, release, upgrade) + after)
+        if node.role == "server" and agents:
+            plan.add(Step(f"read the join token ({NODE_TOKEN}, sudo)", node=node.name, action=_read_token, skip_if=_agents_current(agents),
+                          detail="kept in memory; reaches agents only inside their 0600 config file"))
+    plan.add(kubeconfig_step(config))
+    if config.cluster.firewall:
+        plan.extend([firewall_step(config, n) for n in _ordered(config)])
+    plan.add(wait_ready_step(config, ready_timeout))
+    plan.add(labels_step(config))
+    return plan
+
+
+def kubeconfig_plan(config: Config) -> Plan:
+    return Plan("cluster kubeconfig", [kubeconfig_step(config)])
+
+
+def uninstall_plan(config: Config, node: str | None = None) -> Plan:
+    """Run the k3s uninstall script on one node, or on every node (agents first, server last)."""
+    targets = [config.node(node)] if node else list(reversed(_ordered(config)))
+    plan = Plan("cluster uninstall")
+    for target in targets:
+        script = UNINSTALL[target.role]
+        plan.add(Step(
+            f"uninstall k3s {target.role} ({script})", node=target.name, sudo=True, command=[script],
+            skip_if=lambda ctx, n=target.name, s=script: None if ctx.ssh.run(n, ["test", "-x", s]).ok else "k3s not installed",
+            remediation=f"log in to {target.name} and run `sudo {script}` by hand",
+        ))
+    return plan
+
+
+def node_rows(nodes: list[dict[str, Any]], config: Config) -> list[dict[str, Any]]:
+    """What `cluster status` shows per node: roles, version, readiness, oews labels, schedulable."""
+    rows = []
+    for node in sorted(nodes, key=lambda n: n["metadata"]["name"]):
+        labels = node["metadata"].get("labels") or {}
+        roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/")) or ["agent"]
+        rows.append({
+            "name": node["metadata"]["name"],
+            "roles": ",".join(roles),
+            "version": ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "?"),
+            "ready": _node_ready(node),
+            "schedulable": not (node.get("spec") or {}).get("unschedulable", False),
+            "labels": {k: v for k, v in labels.items() if k.startswith("oews/")},
+            "in_inventory": any(n.name == node["metadata"]["name"] for n in config.nodes),
+        })
+    return rows

@@ -1,0 +1,142 @@
+"""`oewsctl db push | rollback | status` against real sshd DB nodes (machine1 + machine2).
+
+What an operator notices: the live file's bytes, SHA-256 and mode on each node, the kept
+versions, exit codes and the one-line errors; and that a failed push leaves every live file
+byte-identical with no staged file left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.fixtures.dbnodes import DB_PATH, CliRun, DbFiles, sha256
+from tests.fixtures.sshd import TestCluster
+
+DB_NODES = ("machine1", "machine2")
+
+
+def live(nodes: TestCluster, node: str) -> Path:
+    return nodes.node(node).path(DB_PATH)
+
+
+def storage_files(nodes: TestCluster, node: str) -> list[str]:
+    return sorted(p.name for p in live(nodes, node).parent.iterdir())
+
+
+def test_push_to_two_nodes_verifies_keeps_a_version_and_is_idempotent(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
+    first = cli(db_nodes.config_path, "db", "push", db_files.old)
+    assert first.returncode == 0, first.stderr
+    second = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert second.returncode == 0, second.stderr
+    assert "previous kept as oews.db.v1" in second.stderr
+    for node in DB_NODES:
+        path = live(db_nodes, node)
+        assert sha256(path) == sha256(db_files.new)
+        assert path.stat().st_mode & 0o777 == 0o444
+        kept = path.with_name("oews.db.v1")
+        assert sha256(kept) == sha256(db_files.old)
+        assert storage_files(db_nodes, node) == [".oews.db.releases.json", "oews.db", "oews.db.v1"]
+    assert not live(db_nodes, "machine3").exists()  # not a DB node
+
+    again = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert again.returncode == 0, again.stderr
+    assert f"already serves sha256 {sha256(db_files.new)[:12]}" in again.stderr
+    assert storage_files(db_nodes, "machine1") == [".oews.db.releases.json", "oews.db", "oews.db.v1"]
+
+    status = cli(db_nodes.config_path, "--output", "json", "db", "status")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    assert [n["node"] for n in report["nodes"]] == list(DB_NODES)
+    for node in report["nodes"]:
+        assert node["live"]["sha256"] == sha256(db_files.new)
+        assert node["live"]["release"] == "May 2025"
+        assert [(v["version"], v["sha256"]) for v in node["versions"]] == [(1, sha256(db_files.old))]
+
+
+def test_keep_versions_prunes_the_oldest_only_after_the_switch(db_nodes: TestCluster, db_files: DbFiles, sample_db: Path, cli: CliRun, tmp_path: Path) -> None:
+    text = db_nodes.config_path.read_text().replace("path: /opt/k3s/storage/oews.db", "path: /opt/k3s/storage/oews.db\n  keep_versions: 1")
+    db_nodes.config_path.write_text(text)
+    for source in (db_files.old, db_files.new, sample_db):
+        result = cli(db_nodes.config_path, "db", "push", source)
+        assert result.returncode == 0, result.stderr
+    assert storage_files(db_nodes, "machine2") == [".oews.db.releases.json", "oews.db", "oews.db.v2"]
+    assert sha256(live(db_nodes, "machine2").with_name("oews.db.v2")) == sha256(db_files.new)
+    assert sha256(live(db_nodes, "machine2")) == sha256(sample_db)
+
+
+def test_corrupt_or_truncated_database_is_refused_before_any_node_is_touched(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    before = {n: storage_files(db_nodes, n) for n in DB_NODES}
+    for bad in (db_files.corrupt, db_files.truncated):
+        result = cli(db_nodes.config_path, "db", "push", bad)
+        assert result.returncode == 2
+        assert f"{bad} is not a usable oews.db, no node was touched" in result.stderr
+        assert "hint:" in result.stderr
+    for node in DB_NODES:
+        assert storage_files(db_nodes, node) == before[node]
+        assert sha256(live(db_nodes, node)) == sha256(db_files.old)
+    log = db_nodes.node("machine1").log.read_text()
+    assert log.count("Accepted publickey") == 2  # the good push's connections only (inspect+upload share one)
+
+
+def test_connection_killed_mid_upload_leaves_every_live_file_identical(db_nodes: TestCluster, db_files: DbFiles, big_db: Path, cli: CliRun) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    before = {n: live(db_nodes, n).read_bytes() for n in DB_NODES}
+    part = live(db_nodes, "machine2").with_name("..oews.db.incoming.oewsctl-part")
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if part.exists() and part.stat().st_size > 16 * 1048576:
+                killed.append(db_nodes.node("machine2").kill_connections())
+                return
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    result = cli(db_nodes.config_path, "db", "push", big_db)
+    thread.join()
+    assert killed and killed[0] > 0, "the upload finished before the connection could be killed"
+    assert result.returncode == 1
+    assert "machine2: upload to /opt/k3s/storage/.oews.db.incoming interrupted" in result.stderr
+    assert "no live database was switched" in result.stderr
+    for node in DB_NODES:
+        assert live(db_nodes, node).read_bytes() == before[node]
+        assert storage_files(db_nodes, node) == [".oews.db.releases.json", "oews.db"]  # staged files cleaned on both
+
+
+def test_a_node_with_too_little_disk_fails_the_push_before_any_switch(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    before = live(db_nodes, "machine1").read_bytes()
+    small = db_nodes.node("machine2")
+    assert small.process is not None
+    # A 1 MiB tmpfs over machine2's storage dir, inside its own mount namespace (what its sshd sees).
+    subprocess.run(["nsenter", "-t", str(small.process.pid), "-m", "mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", "/opt/k3s/storage"], check=True)
+    result = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert result.returncode == 1
+    assert "machine2: only 1.0 MiB free in /opt/k3s/storage, the new database needs" in result.stderr
+    assert live(db_nodes, "machine1").read_bytes() == before
+    assert storage_files(db_nodes, "machine1") == [".oews.db.releases.json", "oews.db"]  # nothing uploaded, nothing switched
+
+
+def test_rollback_restores_the_previous_bytes_on_every_node(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
+    for source in (db_files.old, db_files.new):
+        assert cli(db_nodes.config_path, "db", "push", source).returncode == 0
+    plan = cli(db_nodes.config_path, "--dry-run", "db", "rollback")
+    assert plan.returncode == 0 and "stage the newest kept version" in plan.stderr
+    for node in DB_NODES:
+        assert sha256(live(db_nodes, node)) == sha256(db_files.new)
+    # No cluster in this test: the switch happens, then the restart step fails and says so.
+    result = cli(db_nodes.config_path, "db", "rollback")
+    assert "restart the pods" in result.stderr
+    for node in DB_NODES:
+        assert live(db_nodes, node).read_bytes() == db_files.old.read_bytes()
+        assert sha256(live(db_nodes, node).with_name("oews.db.v2")) == sha256(db_files.new)  # the file rolled away from is kept
+
+    bad = cli(db_nodes.config_path, "db", "rollback", "--to", "9")
+    assert bad.returncode == 1 and "no kept version v9 of /opt/k3s/storage/oews.db (kept: v1, v2)" in bad.stderr

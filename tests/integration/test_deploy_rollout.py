@@ -1,0 +1,187 @@
+"""`oewsctl deploy` and `oewsctl rollout ...` as an operator runs them, against the API emulator.
+
+Each command goes through the CLI entry point (exit codes, stdout/stderr as a person sees them); the
+emulator's Deployment controller moves rollouts like kube-controller-manager, including a
+stall (CrashLoopBackOff, ProgressDeadlineExceeded) for images in ``stall_images``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oewsctl.cli import main
+from tests.fixtures.kube import KubeCluster
+
+IMAGE = "ghcr.io/example/oews-api"
+DB_SHA = "3f1a" * 16
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class Operator:
+    """Runs oewsctl's entry point (argv in, exit code and output out) against one emulated cluster."""
+
+    def __init__(self, cluster: KubeCluster, config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.cluster = cluster
+        self.config = config
+        self._capsys = capsys
+        self._monkeypatch = monkeypatch
+
+    def __call__(self, *args: str) -> Result:
+        self._capsys.readouterr()
+        self._monkeypatch.setattr(sys, "argv", ["oewsctl", "--config", str(self.config), *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = self._capsys.readouterr()
+        return Result(code, out, err)
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    def deployment(self) -> dict[str, Any]:
+        found = self.cluster.get("apps/v1/deployments", "oews", "oews-api")
+        assert found is not None
+        return found
+
+    def image(self) -> str:
+        return str(self.deployment()["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+@pytest.fixture()
+def oewsctl(kube_cluster: KubeCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Operator:
+    kube_cluster.health = {"status": "ok", "database": {"sha256": DB_SHA, "release": "May 2025"}}
+    return Operator(kube_cluster, kube_cluster.write_config(tmp_path / "oewsctl.yaml"), capsys, monkeypatch)
+
+
+def test_deploy_rolls_out_smoke_checks_and_is_idempotent(oewsctl: Operator) -> None:
+    first = oewsctl.ok("deploy", "--image", f"{IMAGE}:1.4.0", "--expect-db-sha256", DB_SHA)
+    assert "apply Deployment oews/oews-api — created" in first.stderr
+    assert 'deployment "oews-api" successfully rolled out' in first.stderr
+    assert f"/health ok, database sha256 {DB_SHA[:16]}" in first.stderr
+    deployment = oewsctl.deployment()
+    assert deployment["status"]["availableReplicas"] == 2
+    assert deployment["metadata"]["annotations"]["kubernetes.io/change-cause"] == f"oewsctl deploy --image {IMAGE}:1.4.0"
+
+    again = oewsctl.ok("--output", "json", "deploy", "--image", f"{IMAGE}:1.4.0")
+    doc = json.loads(again.stdout)
+    applies = [s for s in doc["steps"] if s["description"].startswith("apply ")]
+    assert len(applies) == 9 and all(s["status"] == "unchanged" for s in applies)
+    assert len(oewsctl.cluster.list("apps/v1/replicasets", "oews")) == 1
+
+
+def test_smoke_check_fails_on_the_wrong_database(oewsctl: Operator) -> None:
+    result = oewsctl("deploy", "--expect-db-sha256", "ab" * 32)
+    assert result.returncode == 1
+    assert f"/health reports database sha256 {DB_SHA}, expected {'ab' * 32}" in result.stderr
+    assert "oewsctl db update" in result.stderr
+
+
+def test_stalled_rollout_is_rolled_back_and_exits_1_saying_why(oewsctl: Operator) -> None:
+    oewsctl.ok("deploy", "--image", f"{IMAGE}:1.4.0")
+    oewsctl.cluster.deployments.stall_images.add(f"{IMAGE}:broken")
+    result = oewsctl("deploy", "--image", f"{IMAGE}:broken")
+    assert result.returncode == 1
+    err = result.stderr
+    assert f"{IMAGE}:broken never became ready" in err
+    assert "exceeded its progress deadline" in err
+    assert f"rolled back to revision 1 ({IMAGE}:1.4.0)" in err
+    assert "CrashLoopBackOff (last exit code 1, restarts 5)" in err
+    assert "log: sqlite3.OperationalError: unable to open database file" in err
+    assert "event oews-api-" in err and "Back-off restarting failed container api" in err
+    assert oewsctl.image() == f"{IMAGE}:1.4.0"
+    status = oewsctl.deployment()["status"]
+    assert status["availableReplicas"] == 2 and status["updatedReplicas"] == 2
+    history = json.loads(oewsctl.ok("--output", "json", "rollout", "history").stdout)
+    assert [(r["number"], r["image"], r["current"]) for r in history] == [(2, f"{IMAGE}:broken", False), (3, f"{IMAGE}:1.4.0", True)]
+
+
+def test_no_rollback_leaves_the_failed_rollout(oewsctl: Operator) -> None:
+    oewsctl.ok("deploy", "--image", f"{IMAGE}:1.4.0")
+    oewsctl.cluster.deployments.stall_images.add(f"{IMAGE}:broken")
+    result = oewsctl("deploy", "--image", f"{IMAGE}:broken", "--no-rollback")
+    assert result.returncode == 1
+    assert "left as is (--no-rollback)" in result.stderr
+    assert oewsctl.image() == f"{IMAGE}:broken"
+    status = oewsctl("rollout", "status", "--no-wait")
+    assert "exceeded its progress deadline" in status.stdout
+
+
+def test_history_then_undo_to_a_named_revision(oewsctl: Operator) -> None:
+    for tag in ("1.4.0", "1.5.0", "1.6.0"):
+        oewsctl.ok("deploy", "--image", f"{IMAGE}:{tag}")
+    table = oewsctl.ok("rollout", "history").stdout
+    lines = [line.split() for line in table.splitlines()[2:]]
+    assert [(cols[0], cols[1]) for cols in lines] == [("1", f"{IMAGE}:1.4.0"), ("2", f"{IMAGE}:1.5.0"), ("3", f"{IMAGE}:1.6.0")]
+    assert f"oewsctl deploy --image {IMAGE}:1.5.0" in table and table.rstrip().endswith("(current)")
+
+    undone = oewsctl.ok("rollout", "undo", "--to-revision", "1")
+    assert f"rolled back to revision 1 ({IMAGE}:1.4.0)" in undone.stderr
+    assert 'deployment "oews-api" successfully rolled out' in undone.stderr
+    assert oewsctl.image() == f"{IMAGE}:1.4.0"
+    deployment = oewsctl.deployment()
+    assert deployment["metadata"]["annotations"]["kubernetes.io/change-cause"] == f"oewsctl deploy --image {IMAGE}:1.4.0"
+    assert "pod-template-hash" not in deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4"
+
+    same = oewsctl.ok("rollout", "undo", "--to-revision", "4", "--no-wait")
+    assert "skipped rollback (current template already matches revision 4)" in same.stderr
+
+    missing = oewsctl("rollout", "undo", "--to-revision", "9")
+    assert missing.returncode == 1
+    assert "unable to find revision 9" in missing.stderr and "revisions: 2, 3, 4" in missing.stderr
+    assert oewsctl.image() == f"{IMAGE}:1.4.0"
+
+
+def test_undo_without_history_says_so(oewsctl: Operator) -> None:
+    oewsctl.ok("deploy")
+    result = oewsctl("rollout", "undo")
+    assert result.returncode == 1
+    assert "no rollout history found" in result.stderr
+
+
+def test_restart_sets_restarted_at_and_rolls_new_pods(oewsctl: Operator) -> None:
+    oewsctl.ok("deploy")
+    pods_before = {p["metadata"]["name"] for p in oewsctl.cluster.list("v1/pods", "oews")}
+    result = oewsctl.ok("rollout", "restart")
+    assert "successfully rolled out" in result.stderr
+    template = oewsctl.deployment()["spec"]["template"]
+    stamp = template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+    assert stamp.endswith("Z") and stamp in result.stderr
+    assert oewsctl.image() == f"{IMAGE}:1.4.0"
+    pods_after = {p["metadata"]["name"] for p in oewsctl.cluster.list("v1/pods", "oews")}
+    assert len(pods_after) == 2 and not pods_before & pods_after
+
+
+def test_dry_run_prints_plan_and_diff_and_changes_nothing(oewsctl: Operator) -> None:
+    oewsctl.ok("deploy", "--image", f"{IMAGE}:1.4.0")
+    before = oewsctl.deployment()
+    result = oewsctl.ok("--dry-run", "deploy", "--image", f"{IMAGE}:1.5.0")
+    assert "Plan for deploy (11 steps, nothing changed)" in result.stderr
+    assert f"-        image: {IMAGE}:1.4.0" in result.stderr
+    assert f"+        image: {IMAGE}:1.5.0" in result.stderr
+    assert "Service oews/oews-api" not in result.stderr.split("Diff against the live cluster:")[1]
+    assert oewsctl.deployment()["spec"] == before["spec"]
+
+
+def test_unreachable_cluster_is_one_clear_line(oewsctl: Operator) -> None:
+    oewsctl.cluster.close_server()
+    result = oewsctl("rollout", "status")
+    assert result.returncode == 1
+    assert "cannot reach the Kubernetes API at http://127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,94 @@
+"""The built-in planner on questions phrased the many ways people ask them (real sample database)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oews_api.answers import Answerer
+from oews_api.db import Database
+from oews_api.formatting import format_value
+from oews_api.names import NameIndex
+from oews_api.planner import build_plan
+
+
+@pytest.fixture(scope="module")
+def answerer(api_db: Path) -> Answerer:
+    db = Database.open(api_db)
+    return Answerer(db, NameIndex.build(db))
+
+
+# question, occupation, areas, the measure whose published figure the answer must state
+CASES = [
+    ("What do registered nurses earn in the U.S.?", "291141", ["0000000"], "a_median"),
+    ("average pay for electricians in new york city", "472111", ["0035620"], "a_mean"),
+    ("Median hourly pay, pharmacists, Florida", "291051", ["1200000"], "h_median"),
+    ("25th percentile salary of accountants in illinois", "132011", ["1700000"], "a_pct25"),
+    ("75th percentile hourly wage for truck drivers in TX", "533032", ["4800000"], "h_pct75"),
+    ("what is the mean wage of a lawyer in washington dc", "231011", ["1100000"], "a_mean"),
+    ("lawyers in Washington state average salary", "231011", ["5300000"], "a_mean"),
+    ("location quotient of software developers in the seattle area", "151252", ["0042660"], "loc_quotient"),
+    ("How much do physical therapists make in Dallas?", "291123", ["0019100"], "a_median"),
+    ("median annual salary for cashiers in LA", "412011", ["0031080"], "a_median"),
+    ("MEDIAN SALARY FOR NURSE PRACTITIONERS IN MASSACHUSETTS", "291171", ["2500000"], "a_median"),
+    ("median salary for registerd nurses in pensylvania", "291141", ["4200000"], "a_median"),
+    ("how much does an HVAC tech make in Phoenix", "499021", ["0038060"], "a_median"),
+    ("median pay for data scientists in San Francisco", "152051", ["0041860"], "a_median"),
+    ("how many cooks are employed in Houston", "352014", ["0026420"], "employment"),
+    ("entry level salary for accountants in Minnesota", "132011", ["2700000"], "a_pct10"),
+    ("median salary for elementary school teachers in st. louis", "252021", ["0041180"], "a_median"),
+    ("median salary for personal financial advisors in the DC metro area", "132052", ["0047900"], "a_median"),
+    ("median salary for CNAs in Ohio", "311131", ["3900000"], "a_median"),
+    ("How much do Software Developers make in Albuquerque NM", "151252", ["3500000"], "a_median"),
+    ("PA salary in Texas", "291071", ["4800000"], "a_median"),
+    ("nurses in PA", "291141", ["4200000"], "a_median"),
+    ("median salary of a nurse in the state of new york", "291141", ["3600000"], "a_median"),
+    ("How much do acountants make in Texs", "132011", ["4800000"], "a_median"),
+    ("electricians: Denver or Phoenix, which pays more?", "472111", ["0019740", "0038060"], "a_median"),
+    ("Is the average salary for nurses higher in Texas or California?", "291141", ["4800000", "0600000"], "a_mean"),
+    ("what's the median wage for musicians in LA", "272042", ["0031080"], "h_median"),  # BLS: hourly only
+    ("how much do airline pilots make an hour", "532011", ["0000000"], "a_median"),  # BLS: annual only
+]
+
+
+@pytest.mark.parametrize(("question", "occupation", "areas", "measure"), CASES, ids=[c[0] for c in CASES])
+def test_question_resolves_and_states_the_published_figure(answerer: Answerer, question: str, occupation: str, areas: list[str], measure: str) -> None:
+    answer = answerer.answer(build_plan(question, answerer.index), charts=False)
+    assert [o["occ_code"] for o in answer.resolved["occupations"]] == [occupation], answer.text
+    assert [a["area_code"] for a in answer.resolved["areas"]] == areas, answer.text
+    for row in answer.rows:
+        assert format_value(measure, row[measure]) in answer.text
+
+
+def test_hourly_only_wage_is_never_annualized(answerer: Answerer) -> None:
+    answer = answerer.answer(build_plan("median annual salary for musicians in the US", answerer.index), charts=False)
+    assert "median hourly wage" in answer.text and "only as hourly" in answer.text
+    assert answer.rows[0]["a_median"] is None and "annual wage $" not in answer.text
+
+
+def test_occupation_comparison_in_one_area(answerer: Answerer) -> None:
+    plan = build_plan("which pays more in Chicago, electricians or plumbers?", answerer.index)
+    assert plan.intent == "compare" and plan.occupations == ["472111", "472152"]
+
+
+def test_top_areas_for_an_occupation(answerer: Answerer) -> None:
+    plan = build_plan("which state pays nurses the most", answerer.index)
+    answer = answerer.answer(plan, charts=True)
+    assert plan.intent == "top_areas" and answer.rows[0]["area_name"] == "California"
+    assert answer.charts[0]["type"] == "bar"
+
+
+def test_top_within_a_group(answerer: Answerer) -> None:
+    answer = answerer.answer(build_plan("top 3 highest paying healthcare jobs in Ohio", answerer.index), charts=False)
+    assert len(answer.rows) == 3 and all(r["occ_code"].startswith("29") for r in answer.rows)
+
+
+def test_unknown_year_and_unknown_occupation_are_said_plainly(answerer: Answerer) -> None:
+    assert "no 2019 data" in answerer.answer(build_plan("median salary for nurses in 2019", answerer.index), charts=False).text
+    assert "could not match" in answerer.answer(build_plan("asdf qwerty", answerer.index), charts=False).text
+
+
+def test_a_broad_group_without_a_state_row_answers_with_its_detailed_occupations(answerer: Answerer) -> None:
+    answer = answerer.answer(build_plan("what do doctors make in Texas", answerer.index), charts=False)
+    assert "group Physicians" in answer.text and answer.rows and all(r["occ_code"].startswith("2912") for r in answer.rows)
