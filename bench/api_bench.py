@@ -102,8 +102,8 @@ def lua_rotation(requests: list[tuple[str, str, str | None]]) -> str:
 
 
 def to_ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def run_wrk(base: str, requests: list[tuple[str, str, str | None]], connections: int, duration: int, workdir: Path) -> dict[str, float]:
@@ -121,8 +121,8 @@ def run_wrk(base: str, requests: list[tuple[str, str, str | None]], connections:
     return {
         "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
         "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        "p50_ms": to_ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        "p99_ms": to_ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": to_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
+        "p99_ms": to_ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
     }
 
 
@@ -181,7 +181,9 @@ def _check_same_rows(ours_url: str, peer_url: str, ours_path: str, peer_path: st
 
 
 def report(results: dict[str, dict[str, float]], args: argparse.Namespace, db: Path) -> None:
+    load = os.getloadavg()[0]
     print(f"\noews-api ({args.workers} uvicorn workers) vs Datasette (1 process) on {db.name} ({db.stat().st_size / 1e6:.0f} MB), wrk, {args.duration} s per run")
+    print(f"{os.cpu_count()} CPUs, load average {load:.1f} at the end (other work on the machine inflates the tails)")
     print(f"{'run':24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'socket errors':>14}")
     for name, r in results.items():
         print(f"{name:24} {r['requests_per_s']:>10,.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['socket_errors']:>14.0f}")
@@ -190,7 +192,7 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace, db: P
     print(f"\nwages lookup, ours/Datasette: {ratio:.2f}x requests/s (target >= 2x), p99 {ours['p99_ms']:.1f} vs {peer['p99_ms']:.1f} ms")
     p99 = results["query_c8_ours"]["p99_ms"]
     print(f"/api/v1/query p99 at concurrency 8: {p99:.1f} ms (target < 50 ms)")
-    (OUT / "api_bench.json").write_text(json.dumps({"workers": args.workers, "duration_s": args.duration, "results": results, "wages_ratio": ratio}, indent=2))
+    (OUT / "api_bench.json").write_text(json.dumps({"workers": args.workers, "duration_s": args.duration, "load_average": load, "results": results, "wages_ratio": ratio}, indent=2))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.oewsdata",
     "tests.fixtures.docker",
     "tests.fixtures.sshd",
+    "tests.fixtures.k3s",
     "tests.fixtures.dbnodes",
     "tests.fixtures.keyvault",
     "tests.fixtures.eso",

@@ -20,7 +20,6 @@ from urllib.parse import quote
 
 from oews_api.schema import REQUIRED_TABLES
 
-
 MMAP_BYTES = 4 << 30  # up to the whole file; pages are shared by every worker through the OS cache
 CACHE_KIB = 64 * 1024
 

@@ -128,6 +128,7 @@ class NameIndex:
 
     occupations: dict[str, Occupation]
     areas: dict[str, Area]
+    industries: dict[str, str]  # code -> name
     _aliases: dict[tuple[str, ...], str] = field(default_factory=dict)
     _places: dict[tuple[str, ...], list[_PlaceName]] = field(default_factory=dict)
     _metro_of_state_name: dict[tuple[str, ...], str] = field(default_factory=dict)
@@ -135,6 +136,7 @@ class NameIndex:
     _by_initial: dict[str, list[str]] = field(default_factory=dict)
     _known: frozenset[str] = frozenset()
     _corrections: dict[str, str] = field(default_factory=dict)
+    _occupation_words: frozenset[str] = frozenset()
 
     # ----- building -------------------------------------------------------------------------
     @classmethod
@@ -159,7 +161,8 @@ class NameIndex:
             row["area_code"]: Area(row["area_code"], row["area_name"], row["area_type"], row["state_code"], area_jobs.get(row["area_code"], 0))
             for row in db.all("SELECT area_code, area_name, area_type, state_code FROM areas")
         }
-        index = cls(occupations=occupations, areas=areas)
+        industries = {row["industry_code"]: row["industry_name"] for row in db.all("SELECT industry_code, industry_name FROM industries")}
+        index = cls(occupations=occupations, areas=areas, industries=industries)
         index._build_aliases()
         index._build_places()
         index._build_vocabulary()
@@ -225,6 +228,7 @@ class NameIndex:
         words = {w for w in words if len(w) >= 3 and not w.isdigit()}
         for word in sorted(words):
             self._by_initial.setdefault(word[0], []).append(word)
+        self._occupation_words = frozenset({w for o in self.occupations.values() for w in o.words} | NOISE_WORDS)
         self._known = frozenset(words | {stem(w) for w in words} | STOPWORDS | set(WORD_SYNONYMS))
 
     # ----- lookups ----------------------------------------------------------------------------
@@ -386,13 +390,20 @@ class NameIndex:
 
     def unknown_place(self, raw: str) -> str | None:
         """A capitalised name after "in"/"near" that is no area here and no occupation word ("in Boise")."""
-        occupation_words = {w for o in self.occupations.values() for w in o.words}
         for match in _PLACE_AFTER_PREPOSITION.finditer(raw):
             phrase = match.group(1)
             words = _canonical(normalize(phrase))
-            if words and not set(words) <= occupation_words | NOISE_WORDS:
+            if words and not set(words) <= self._occupation_words:
                 return phrase
         return None
+
+    def industry_code(self, text: str) -> str | None:
+        """An industry code given its code or its exact name (any case), else None."""
+        code = text.strip()
+        if code in self.industries:
+            return code
+        wanted = code.lower()
+        return next((c for c, name in self.industries.items() if name.lower() == wanted), None)
 
     def group_for_words(self, words: list[str]) -> Occupation | None:
         """The largest SOC group (not a detailed occupation) whose title holds every word: "healthcare jobs"."""

@@ -116,14 +116,3 @@ def area_employment(db: Database, year: int) -> dict[str, int]:
     )
     return {row["area_code"]: row["employment"] or 0 for row in rows}
 
-
-def industry_name(db: Database, industry_code: str) -> str | None:
-    """The industry's name, or None when the code is unknown."""
-    row = db.one("SELECT industry_name FROM industries WHERE industry_code = ?", (industry_code,))
-    return row[0] if row else None
-
-
-def industry_by_name(db: Database, name: str) -> str | None:
-    """The code of the industry with exactly this name (any case), or None."""
-    row = db.one("SELECT industry_code FROM industries WHERE industry_name = ? COLLATE NOCASE", (name,))
-    return row[0] if row else None

@@ -258,10 +258,7 @@ def _year(data: Data, year: int | None) -> int:
 
 
 def _industry(data: Data, text: str) -> str:
-    code = text.strip()
-    if queries.industry_name(data.db, code) is not None:
-        return code
-    found = queries.industry_by_name(data.db, code)
-    if found is None:
+    code = data.index.industry_code(text)
+    if code is None:
         raise HTTPException(404, f"no industry matches {text!r} (use a code like 000000 for cross-industry, or an exact industry name)")
-    return found
+    return code

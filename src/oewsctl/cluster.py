@@ -58,23 +58,29 @@ class Airgap:
                              hint="put install.sh (https://get.k3s.io) and the k3s binaries of the pinned release there")
 
 
-def installed_version(ctx: RunContext, node: str) -> str | None:
-    """The k3s version on ``node`` (``k3s --version``), None when k3s is not installed."""
-    result = ctx.ssh.run(node, ["sh", "-c", f"[ -x {K3S_BIN} ] && {K3S_BIN} --version"])
+def installed_version(ctx: RunContext, node: NodeConfig) -> str | None:
+    """The k3s version installed on ``node``; None unless the installer finished there
+    (its uninstall script exists: an uploaded binary alone is not an installation)."""
+    script = f"[ -x {UNINSTALL[node.role]} ] && [ -x {K3S_BIN} ] && {K3S_BIN} --version"
+    result = ctx.ssh.run(node.name, ["sh", "-c", script])
     match = re.search(r"k3s version (\S+)", result.stdout)
     return match[1] if result.ok and match else None
 
 
-def _is_current(ctx: RunContext, node: str) -> tuple[bool, str | None]:
-    """(up to date, installed version): the pinned version, or any version when none is pinned."""
-    pinned = ctx.config.cluster.k3s_version if ctx.config else ""
-    version = installed_version(ctx, node)
-    return version is not None and (not pinned or version == pinned), version
+def _node_state(ctx: RunContext, node: NodeConfig) -> tuple[bool, str | None]:
+    """(up to date, installed version), looked up once per run: the node's later steps must
+    not change their minds after its first step replaced the binary."""
+    key = f"k3s-state:{node.name}"
+    if key not in ctx.results:
+        pinned = ctx.config.cluster.k3s_version if ctx.config else ""
+        version = installed_version(ctx, node)
+        ctx.results[key] = (version is not None and (not pinned or version == pinned), version)
+    return ctx.results[key]
 
 
 def _skip_installed(node: NodeConfig, upgrade: bool) -> Any:
     def check(ctx: RunContext) -> str | None:
-        current, version = _is_current(ctx, node.name)
+        current, version = _node_state(ctx, node)
         if current:
             return f"already installed ({version})"
         if version is not None and not upgrade:
@@ -148,7 +154,7 @@ def _read_token(ctx: RunContext) -> str:
 
 def _agents_current(agents: list[NodeConfig]) -> Any:
     def check(ctx: RunContext) -> str | None:
-        return "not needed: every agent is installed" if all(_is_current(ctx, a.name)[0] for a in agents) else None
+        return "not needed: every agent is installed" if all(_node_state(ctx, a)[0] for a in agents) else None
 
     return check
 
@@ -185,18 +191,20 @@ def _node_ready(node: dict[str, Any]) -> bool:
 def wait_ready_step(config: Config, timeout: float, names: list[str] | None = None) -> Step:
     wanted = names or [n.name for n in config.nodes]
 
+    def check(ctx: RunContext) -> tuple[bool, str]:
+        live = {n["metadata"]["name"]: n for n in kube_for(ctx).list("v1", "Node")}
+        waiting = [name for name in wanted if name not in live or not _node_ready(live[name])]
+        return not waiting, f"{len(wanted) - len(waiting)}/{len(wanted)} nodes Ready" + (f" (waiting for {', '.join(waiting)})" if waiting else "")
+
+    def already(ctx: RunContext) -> str | None:
+        done, message = check(ctx)
+        return message if done else None
+
     def wait(ctx: RunContext) -> str:
-        kube = kube_for(ctx)
-
-        def check() -> tuple[bool, str]:
-            live = {n["metadata"]["name"]: n for n in kube.list("v1", "Node")}
-            waiting = [name for name in wanted if name not in live or not _node_ready(live[name])]
-            return not waiting, f"{len(wanted) - len(waiting)}/{len(wanted)} nodes Ready" + (f" (waiting for {', '.join(waiting)})" if waiting else "")
-
         echo = None if ctx.options.output == "json" else (lambda line: err_console.print(f"    {line}", markup=False))
-        return wait_until(check, what=f"nodes {', '.join(wanted)} to be Ready", timeout=timeout, echo=echo)
+        return wait_until(lambda: check(ctx), what=f"nodes {', '.join(wanted)} to be Ready", timeout=timeout, echo=echo)
 
-    return Step(f"wait until {', '.join(wanted)} {'is' if len(wanted) == 1 else 'are'} Ready in the Kubernetes API", action=wait,
+    return Step(f"wait until {', '.join(wanted)} {'is' if len(wanted) == 1 else 'are'} Ready in the Kubernetes API", action=wait, skip_if=already,
                 detail=f"polls GET /api/v1/nodes for up to {timeout:.0f}s", remediation="check the node's k3s service: `sudo journalctl -u k3s-agent -e`")
 
 

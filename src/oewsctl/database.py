@@ -405,7 +405,8 @@ def confirm_pods(kube: Kube, config: "Config", sha256: str, timeout: float | Non
         ) from None
 
 
-def _restart_and_confirm(config: "Config", sha256: str) -> list[Step]:
+def restart_and_confirm(config: "Config", sha256: str) -> list[Step]:
+    """Restart the API pods (skipped when every ready pod already serves ``sha256``), wait, confirm."""
     target = Target.of(config)
 
     def already(ctx: "RunContext") -> str | None:
@@ -424,7 +425,7 @@ def _restart_and_confirm(config: "Config", sha256: str) -> list[Step]:
 
 
 def update_plan(config: "Config", local: Path, new: Release, options: PushOptions = PushOptions()) -> Plan:
-    return Plan(f"db update {local.name}", push_steps(config, local, new, options) + _restart_and_confirm(config, new.sha256))
+    return Plan(f"db update {local.name}", push_steps(config, local, new, options) + restart_and_confirm(config, new.sha256))
 
 
 # -- db rollback -----------------------------------------------------------------------------

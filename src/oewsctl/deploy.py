@@ -40,7 +40,7 @@ def change_cause(image: str) -> str:
     return f"oewsctl deploy --image {image}"
 
 
-def resolve_image(config: "Config", image: str | None = None) -> str:
+def resolve_image(config: Config, image: str | None = None) -> str:
     """``--image`` as given; else ``app.image``, pinned to the digest ``image push`` recorded
     here when ``app.image`` names no tag (so every node runs exactly the pushed build)."""
     if image:
@@ -52,14 +52,14 @@ def resolve_image(config: "Config", image: str | None = None) -> str:
     return config.app.image
 
 
-def manifests(config: "Config", image: str | None = None) -> list[dict[str, Any]]:
+def manifests(config: Config, image: str | None = None) -> list[dict[str, Any]]:
     """The rendered objects in apply order, with the resolved image and change cause filled in."""
     chosen = resolve_image(config, image)
     return apply_order(render(config, image=chosen, change_cause=change_cause(chosen)))
 
 
 def _apply_step(obj: dict[str, Any]) -> Step:
-    def unchanged(ctx: "RunContext") -> str | None:
+    def unchanged(ctx: RunContext) -> str | None:
         return "unchanged" if kube_for(ctx).is_unchanged(obj) else None
 
     return Step(
@@ -116,7 +116,7 @@ def smoke_check(kube: Kube, target: Target, expect_sha256: str | None) -> str:
     return f"/health ok, database sha256 {sha[:16]}…" if sha else "/health ok"
 
 
-def deploy_plan(config: "Config", options: DeployOptions) -> Plan:
+def deploy_plan(config: Config, options: DeployOptions) -> Plan:
     """Every step of a deploy, built without touching the cluster."""
     if options.expect_sha256 and len(options.expect_sha256) != 64:
         raise UsageError(f"--expect-db-sha256 must be 64 hex digits, got {len(options.expect_sha256)} characters")
@@ -141,7 +141,7 @@ def deploy_plan(config: "Config", options: DeployOptions) -> Plan:
     return plan
 
 
-def live_diff(config: "Config", image: str | None = None) -> str:
+def live_diff(config: Config, image: str | None = None) -> str:
     """The diff of every rendered object against the live one (``--dry-run``)."""
     kube = Kube.from_config(config)
     try:

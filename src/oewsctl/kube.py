@@ -113,7 +113,7 @@ def contains(live: Any, desired: Any) -> bool:
     if isinstance(desired, Mapping):
         return isinstance(live, Mapping) and all(key in live and contains(live[key], value) for key, value in desired.items())
     if isinstance(desired, list):
-        return isinstance(live, list) and len(live) == len(desired) and all(contains(a, b) for a, b in zip(live, desired))
+        return isinstance(live, list) and len(live) == len(desired) and all(contains(a, b) for a, b in zip(live, desired, strict=True))
     return bool(live == desired)
 
 
@@ -122,7 +122,7 @@ def project(live: Any, desired: Any) -> Any:
     if isinstance(desired, Mapping) and isinstance(live, Mapping):
         return {key: project(live[key], value) for key, value in desired.items() if key in live}
     if isinstance(desired, list) and isinstance(live, list):
-        return [project(a, b) for a, b in zip(live, desired)] + live[len(desired):]
+        return [project(a, b) for a, b in zip(live, desired, strict=False)] + live[len(desired):]
     return live
 
 
@@ -149,7 +149,7 @@ def diff(live: Mapping[str, Any] | None, desired: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_api_client(config: "Config") -> k8s.ApiClient:
+def load_api_client(config: Config) -> k8s.ApiClient:
     """The official client for context ``cluster.name`` of ``cluster.kubeconfig``."""
     path = config.cluster.kubeconfig_path
     context = config.cluster.name
@@ -195,7 +195,7 @@ class Kube:
         self._dynamic: DynamicClient | None = None
 
     @classmethod
-    def from_config(cls, config: "Config") -> "Kube":
+    def from_config(cls, config: Config) -> Kube:
         return cls(load_api_client(config), context=config.cluster.name)
 
     @property
@@ -223,7 +223,7 @@ class Kube:
                 self._dynamic = DynamicClient(self.api_client, cache_file=str(cache))
         return self._dynamic
 
-    def resource(self, api_version: str, kind: str, *, wait_seconds: float = 0.0) -> "Resource":
+    def resource(self, api_version: str, kind: str, *, wait_seconds: float = 0.0) -> Resource:
         """The API resource for ``kind``; waits up to ``wait_seconds`` for a CRD to be served."""
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -340,7 +340,7 @@ class Kube:
         self.api_client.close()
 
 
-def kube_for(ctx: "RunContext") -> Kube:
+def kube_for(ctx: RunContext) -> Kube:
     """The RunContext's Kube (kept in ``ctx.results['kube']`` so every step shares one client)."""
     kube = ctx.results.get("kube")
     if not isinstance(kube, Kube):

@@ -26,7 +26,7 @@ import yaml
 
 from oewsctl.config import Config, NodeConfig
 from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.kube import Kube, kube_for, ref
+from oewsctl.kube import Kube, KindNotServed, kube_for, ref
 from oewsctl.plan import Plan, Step
 from oewsctl.render import TEMPLATES_DIR, render_template, values
 from oewsctl.sections import KubeOnce, Section, Source, probe
@@ -42,6 +42,8 @@ RELEASE = "kube-prometheus-stack"
 PROMETHEUS_SERVICE = f"{RELEASE}-prometheus"
 PROMETHEUS_PORT = 9090
 GRAFANA_SERVICE = f"{RELEASE}-grafana"
+CRD_API_VERSION = "monitoring.coreos.com/v1"
+CRD_WAIT_SECONDS = 600
 GRAFANA_SECRET = "grafana-admin"
 GRAFANA_USER = "admin"
 ROLE_LABEL = "oews/role"
@@ -220,6 +222,35 @@ def grafana_secret_step() -> Step:
     )
 
 
+def crds_step(remediation: str) -> Step:
+    """Wait until the API serves the operator's kinds (the chart installs their CRDs; on a Pi
+    pulling its images can take minutes)."""
+    kinds = ("ServiceMonitor", "PodMonitor", "PrometheusRule")
+
+    def served(ctx: "RunContext") -> str | None:
+        kube = kube_for(ctx)
+        try:
+            for kind in kinds:
+                kube.resource(CRD_API_VERSION, kind)
+        except KindNotServed:
+            return None
+        return "already served"
+
+    def wait(ctx: "RunContext") -> str:
+        kube = kube_for(ctx)
+        for kind in kinds:
+            kube.resource(CRD_API_VERSION, kind, wait_seconds=CRD_WAIT_SECONDS)
+        return "served"
+
+    return Step(
+        description=f"wait for the chart's CRDs ({', '.join(kinds)})",
+        action=wait,
+        skip_if=served,
+        detail=f"poll API discovery for {CRD_API_VERSION} up to {CRD_WAIT_SECONDS}s",
+        remediation=remediation,
+    )
+
+
 def install_plan(config: Config) -> Plan:
     """``monitoring install``: label the node, Grafana's Secret, the chart, then what needs its CRDs."""
     node = monitoring_node(config)
@@ -229,7 +260,8 @@ def install_plan(config: Config) -> Plan:
     plan.add(grafana_secret_step())
     chart_hint = "kubectl -n kube-system get helmchart kube-prometheus-stack; kubectl -n kube-system logs job/helm-install-kube-prometheus-stack"
     plan.extend([apply_step(obj, remediation=chart_hint) for obj in render_chart(config)])
-    plan.extend([apply_step(obj, remediation=chart_hint) for obj in render_crd_objects(config)])
+    plan.add(crds_step(chart_hint))
+    plan.extend([apply_step(obj) for obj in render_crd_objects(config)])
     plan.extend([apply_step(obj) for obj in render_dashboard(config)])
     return plan
 

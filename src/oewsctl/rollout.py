@@ -58,7 +58,7 @@ class Target:
     name: str = APP_NAME
 
     @classmethod
-    def of(cls, config: "Config") -> "Target":
+    def of(cls, config: Config) -> Target:
         return cls(config.app.namespace)
 
     def __str__(self) -> str:
@@ -288,7 +288,7 @@ def newest_replicaset(kube: Kube, target: Target) -> str | None:
     return None
 
 
-def echo_for(ctx: "RunContext") -> Echo | None:
+def echo_for(ctx: RunContext) -> Echo | None:
     """Rollout progress lines go to stderr in text mode (stdout stays clean for JSON)."""
     if ctx.options.output != "text":
         return None
@@ -304,7 +304,7 @@ def wait_step(target: Target) -> Step:
                 remediation="oewsctl rollout status shows the pods; oewsctl rollout undo goes back to the previous revision")
 
 
-def undo_plan(config: "Config", *, to_revision: int = 0, wait: bool = True) -> Plan:
+def undo_plan(config: Config, *, to_revision: int = 0, wait: bool = True) -> Plan:
     target = Target.of(config)
     which = f"revision {to_revision}" if to_revision else "the previous revision"
     plan = Plan(f"rollout undo{f' --to-revision {to_revision}' if to_revision else ''}")
@@ -315,7 +315,7 @@ def undo_plan(config: "Config", *, to_revision: int = 0, wait: bool = True) -> P
     return plan
 
 
-def restart_plan(config: "Config", *, wait: bool = True) -> Plan:
+def restart_plan(config: Config, *, wait: bool = True) -> Plan:
     target = Target.of(config)
     plan = Plan("rollout restart")
     plan.add(Step(f"restart the pods of {target}", action=lambda ctx: restart(kube_for(ctx), target),

@@ -185,3 +185,19 @@ def test_unreachable_cluster_is_one_clear_line(oewsctl: Operator) -> None:
     assert result.returncode == 1
     assert "cannot reach the Kubernetes API at http://127.0.0.1:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bad_input_exits_2_and_changes_nothing(oewsctl: Operator, tmp_path: Path) -> None:
+    bad_sha = oewsctl("deploy", "--expect-db-sha256", "abc")
+    assert bad_sha.returncode == 2 and "--expect-db-sha256 must be 64 hex digits" in bad_sha.stderr
+    bad_image = oewsctl("deploy", "--image", "ghcr.io/Example/OEWS:1.0")
+    assert bad_image.returncode == 2 and "must be lowercase" in bad_image.stderr
+    bad_revision = oewsctl("rollout", "undo", "--to-revision", "-1")
+    assert bad_revision.returncode == 2
+    assert oewsctl.cluster.list("apps/v1/deployments") == []
+
+    oewsctl.config.write_text(oewsctl.config.read_text().replace(str(oewsctl.cluster.kubeconfig), str(tmp_path / "nope")))
+    missing = oewsctl("deploy")
+    assert missing.returncode == 2
+    assert f"kubeconfig {tmp_path / 'nope'} not found" in missing.stderr
+    assert "oewsctl cluster kubeconfig" in missing.stderr

@@ -11,7 +11,7 @@ import pytest
 from oewsctl.config import load_config
 from oewsctl.deploy import manifests
 from oewsctl.errors import UsageError
-from oewsctl.kube import Kube, KindNotServed, load_api_client
+from oewsctl.kube import KindNotServed, Kube, load_api_client
 from oewsctl.lock import state_dir
 from tests.fixtures.kube import KubeCluster
 

@@ -135,3 +135,19 @@ def test_monitoring_status_reports_install_state_misplaced_pods_and_unknown_prom
     assert "admin password set in Secret monitoring/grafana-admin" in after.out
     assert stored_password(kube) not in after.out
     assert "prometheus: unknown (Prometheus at http://127.0.0.1:9 is not reachable" in after.out
+
+
+def test_chart_that_never_serves_its_crds_stops_with_the_chart_hint(
+    kube_cluster: KubeCluster, tmp_path: Path, oewsctl: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator serves no PodMonitor kind here: as if the chart's install job failed."""
+    monkeypatch.setattr(monitoring, "CRD_WAIT_SECONDS", 0.3)
+    kube_cluster.put("v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "raspberrypi"}})
+    config = str(kube_cluster.write_config(tmp_path / "oewsctl.yaml", source=CONFIG))
+    result = oewsctl("-c", config, "monitoring", "install")
+    assert result.code == 1
+    assert "wait for the chart's CRDs (ServiceMonitor, PodMonitor, PrometheusRule) failed" in result.err
+    assert "does not serve PodMonitor (monitoring.coreos.com/v1)" in result.err
+    assert "kubectl -n kube-system get helmchart" in result.err or "helmcharts,jobs" in result.err
+    assert kube_cluster.get("helm.cattle.io/v1/helmcharts", "kube-system", "kube-prometheus-stack") is not None
+    assert kube_cluster.get("v1/configmaps", "monitoring", "oews-api-dashboard") is None, "nothing after the failed step runs"

@@ -2,7 +2,9 @@
 
 Public API (others call these):
 
-- ``build_database(sources, out, *, replace_year=False, progress=None)``
+- ``build_database(sources, out, *, replace_year=False, progress=None, include=None)``: sources are
+  BLS flat-file directories, all-data .xlsx/.csv files, legacy oews.db files (table oews_data) or
+  databases this builder wrote
 - ``oews_api.builder.validate.validate_database(path) -> ValidationReport``
 """
 

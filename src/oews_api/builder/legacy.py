@@ -13,29 +13,17 @@ from pathlib import Path
 
 from oews_api.builder.alldata import AllDataConverter, column_positions
 from oews_api.builder.errors import SourceError
+from oews_api.builder.files import connect_readonly
 from oews_api.builder.model import CellFilter, Located, ReleaseInput, SourceFile
 
 LEGACY_TABLE = "oews_data"
 FETCH = 5_000
 
 
-def is_legacy_db(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(16) == b"SQLite format 3\x00"
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-
-
 def read_legacy(path: Path, include: CellFilter | None = None) -> list[ReleaseInput]:
     """One release per survey year found in ``oews_data``."""
     try:
-        with closing(_connect(path)) as db:
-            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if LEGACY_TABLE not in tables:
-                hint = "to add a year to a database built by oewsctl, rebuild it from all its sources" if "estimates" in tables else None
-                raise SourceError(path, f"no table {LEGACY_TABLE} (tables: {', '.join(sorted(tables)) or 'none'})", hint=hint)
+        with closing(connect_readonly(path)) as db:
             header = [d[0] for d in db.execute(f"SELECT * FROM {LEGACY_TABLE} LIMIT 0").description]
             positions = column_positions(path, header)
             if "survey_year" not in positions:
@@ -54,7 +42,7 @@ def _release(path: Path, positions: dict[str, int], year_column: str, year: int,
     progress = [0]
 
     def rows() -> Iterator[Located]:
-        with closing(_connect(path)) as db:
+        with closing(connect_readonly(path)) as db:
             cursor = db.execute(f'SELECT rowid, * FROM {LEGACY_TABLE} WHERE CAST("{year_column}" AS INTEGER) = ?', (year,))
             while chunk := cursor.fetchmany(FETCH):
                 for rowid, *cells in chunk:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from oews_api.builder.errors import BuildUsageError
+from oews_api.builder.files import sqlite_tables
 from oews_api.builder.flatfile import is_flatfile_dir, read_flatfile
-from oews_api.builder.legacy import is_legacy_db, read_legacy
+from oews_api.builder.legacy import LEGACY_TABLE, read_legacy
 from oews_api.builder.model import CellFilter, ReleaseInput
+from oews_api.builder.rebuild import read_built
 from oews_api.builder.spreadsheet import SPREADSHEET_SUFFIXES, read_spreadsheet
 
-FORMATS_HINT = "--from takes a BLS flat-file directory (oe.area, oe.data.0.Current[.gz], ...), an all-data .xlsx or .csv, or an oews.db"
+FORMATS_HINT = (
+    "--from takes a BLS flat-file directory (oe.area, oe.data.0.Current[.gz], ...), an all-data .xlsx or .csv, "
+    "an old oews.db (table oews_data) or one built by oewsctl db build"
+)
 
 
 def open_source(path: Path, include: CellFilter | None = None) -> list[ReleaseInput]:
@@ -23,6 +28,11 @@ def open_source(path: Path, include: CellFilter | None = None) -> list[ReleaseIn
         return read_flatfile(path, include)
     if path.suffix.lower() in SPREADSHEET_SUFFIXES:
         return read_spreadsheet(path, include)
-    if is_legacy_db(path):
+    tables = sqlite_tables(path)
+    if LEGACY_TABLE in tables:
         return read_legacy(path, include)
+    if "estimates" in tables:
+        return read_built(path, include)
+    if tables:
+        raise BuildUsageError(f"{path}: SQLite file has neither table {LEGACY_TABLE} nor estimates (tables: {', '.join(sorted(tables))})", hint=FORMATS_HINT)
     raise BuildUsageError(f"{path}: not a format this builder reads (not a directory, .xlsx, .csv or SQLite file)", hint=FORMATS_HINT)

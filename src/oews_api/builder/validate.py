@@ -14,9 +14,9 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from oews_api.builder.files import connect_readonly, file_sha256, is_sqlite
 from oews_api.schema import REQUIRED_INDEXES, REQUIRED_TABLES, SCHEMA_VERSION
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 PERCENTILES = (("h_pct10", "h_pct25", "h_median", "h_pct75", "h_pct90"), ("a_pct10", "a_pct25", "a_median", "a_pct75", "a_pct90"))
 NATIONAL, ALL_OCCUPATIONS, CROSS_INDUSTRY = "0000000", "000000", "000000"
 
@@ -39,20 +39,17 @@ class ValidationReport:
 
 def validate_database(path: Path) -> ValidationReport:
     """Check ``path`` fully (integrity, schema, content); see the module docstring."""
-    from oews_api.builder.writer import file_sha256
-
     report = ValidationReport(Path(path))
     if not path.is_file():
         report.problems.append(f"{path}: no such file")
         return report
     report.facts["size"] = path.stat().st_size
     report.facts["sha256"] = file_sha256(path)
-    with open(path, "rb") as f:
-        if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-            report.problems.append(f"{path}: not an SQLite database (wrong file header)")
-            return report
+    if not is_sqlite(path):
+        report.problems.append(f"{path}: not an SQLite database (wrong file header)")
+        return report
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        with closing(connect_readonly(path)) as db:
             _check(db, report)
     except sqlite3.DatabaseError as exc:
         report.problems.append(f"{path}: unreadable SQLite file ({exc}); it may be truncated or damaged")

@@ -7,7 +7,6 @@ temp file is thrown away on any error, so durability mid-build buys nothing),
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import time
@@ -20,6 +19,7 @@ from itertools import islice
 from pathlib import Path
 
 from oews_api.builder.errors import BuildError, SourceError
+from oews_api.builder.files import file_sha256
 from oews_api.builder.model import ESTIMATE_COLUMNS, Dimensions, Located, ReleaseInput
 from oews_api.schema import DDL, INDEXES, SCHEMA_VERSION
 
@@ -57,14 +57,6 @@ class BuildSummary:
             "skipped_rows": self.skipped,
             "counts": self.counts,
         }
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def builder_version() -> str:

@@ -60,8 +60,8 @@ def _as_cli_error(exc: BuildError) -> OewsctlError:
 @db_app.command("build")
 def build(
     ctx: typer.Context,
-    sources: Annotated[list[Path], typer.Option("--from", "-f", help="BLS flat-file directory, all-data .xlsx/.csv, or an existing oews.db (table oews_data). Repeat to merge years.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Database file to write. Replaced only after the new one validated.", show_default=False)],
+    sources: Annotated[list[Path], typer.Option("--from", "-f", help="BLS flat-file directory, all-data .xlsx/.csv, an old oews.db (table oews_data) or a database built earlier. Repeat to merge years.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Database file to write. Replaced only after the new one validated.", show_default=False)],
     replace_year: Annotated[bool, typer.Option("--replace-year", help="When two --from hold the same year, take it from the later one instead of failing.")] = False,
 ) -> None:
     """Build one SQLite oews.db from BLS data (flat files, all-data spreadsheet, or an old oews.db).

@@ -11,10 +11,10 @@ import typer
 from oewsctl.console import err_console, out_console
 from oewsctl.deploy import DeployOptions, deploy_plan, live_diff, manifests
 from oewsctl.errors import OewsctlError
-from oewsctl.kube import Kube
+from oewsctl.kube import Kube, kube_for
 from oewsctl.render import to_yaml, write_dir
 from oewsctl.rollout import Target, current_state, history, restart_plan, undo_plan, wait_rollout
-from oewsctl.runner import run_plan
+from oewsctl.runner import RunContext, run_plan
 
 from ._common import run_context
 
@@ -25,6 +25,14 @@ rollout_app = typer.Typer(
 )
 
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the change is made; do not wait for the pods.")]
+
+
+def _connected(ctx: typer.Context) -> RunContext:
+    """A RunContext whose cluster connection is checked up front: a bad kubeconfig exits 2 before any step."""
+    run = run_context(ctx)
+    if not run.options.dry_run:
+        kube_for(run)
+    return run
 
 
 def render_cmd(
@@ -55,14 +63,11 @@ def deploy_cmd(
 ) -> None:
     """Apply all manifests, wait for the new pods, roll back automatically if they never get ready.
 
-    Changes: namespace, Deployment, Service, Ingress, PDB, Traefik config (and External
-    Secrets objects with secrets.provider azure-keyvault). Objects already matching are left
-    alone. After the rollout, GET /health through the Service must answer ok.
-    With --dry-run: the plan and a diff against what is live.
+    Changes: the namespace, Deployment, Service, Ingress, PDB and Traefik config (plus the External Secrets objects with secrets.provider azure-keyvault); objects that already match are left alone. After the rollout, GET /health through the Service must answer ok. With --dry-run: the plan and a diff against what is live.
 
     Example: oewsctl deploy --image ghcr.io/me/oews-api:1.5.0
     """
-    run = run_context(ctx)
+    run = _connected(ctx)
     assert run.config is not None
     plan = deploy_plan(run.config, DeployOptions(image=image, wait=not no_wait, rollback=not no_rollback, expect_sha256=expect_db_sha256))
     try:
@@ -140,7 +145,7 @@ def undo_cmd(
 
     Example: oewsctl rollout undo    or    oewsctl rollout undo --to-revision 3
     """
-    run = run_context(ctx)
+    run = _connected(ctx)
     assert run.config is not None
     try:
         run_plan(undo_plan(run.config, to_revision=to_revision, wait=not no_wait), run)
@@ -152,9 +157,11 @@ def undo_cmd(
 def restart_cmd(ctx: typer.Context, no_wait: NoWait = False) -> None:
     """Replace every API pod with a fresh one (same image), one at a time, then wait.
 
-    Use after changing a Secret or the database file. Example: oewsctl rollout restart
+    Use after changing a Secret or the database file.
+
+    Example: oewsctl rollout restart
     """
-    run = run_context(ctx)
+    run = _connected(ctx)
     assert run.config is not None
     try:
         run_plan(restart_plan(run.config, wait=not no_wait), run)

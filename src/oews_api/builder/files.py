@@ -1,0 +1,41 @@
+"""File helpers shared by the readers, the writer and the validator."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from oews_api.builder.errors import SourceError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_sqlite(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open without any chance of writing (an input or a file under validation)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    """The table names when ``path`` is a readable SQLite file, else an empty set."""
+    if not is_sqlite(path):
+        return set()
+    try:
+        with closing(connect_readonly(path)) as db:
+            return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(path, f"unreadable SQLite file ({exc}); it may be truncated or damaged") from None

@@ -1,0 +1,68 @@
+"""Reader for a database this builder wrote: carry its years into a new build.
+
+Adding next May's release to what is deployed is then one command:
+``oewsctl db build --from current.db --from bls-oe-may2026/ --out next.db``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+from oews_api.builder.errors import SourceError
+from oews_api.builder.files import connect_readonly
+from oews_api.builder.model import ESTIMATE_COLUMNS, CellFilter, Dimensions, Located, ReleaseInput, SourceFile
+
+FETCH = 5_000
+
+
+def read_built(path: Path, include: CellFilter | None = None) -> list[ReleaseInput]:
+    """One release per year in ``path``; the file must pass ``validate_database`` first."""
+    from oews_api.builder.validate import validate_database
+
+    report = validate_database(path)
+    if not report.ok:
+        raise SourceError(path, f"cannot build from an unusable oews.db: {report.problems[0]}", hint=f"run `oewsctl db validate {path}` for every problem")
+    with closing(connect_readonly(path)) as db:
+        everything = Dimensions(
+            areas={code: tuple(rest) for code, *rest in db.execute("SELECT area_code, area_name, area_type, state_code FROM areas")},
+            occupations={code: tuple(rest) for code, *rest in db.execute("SELECT occ_code, occ_title, display_level FROM occupations")},
+            industries={code: tuple(rest) for code, *rest in db.execute("SELECT industry_code, industry_name, display_level FROM industries")},
+            footnotes=dict(db.execute("SELECT code, text FROM footnotes")),
+        )
+        releases = db.execute("SELECT year, release_code, description FROM releases ORDER BY year").fetchall()
+    return [_release(path, everything, year, code, description, include) for year, code, description in releases]
+
+
+def _release(path: Path, everything: Dimensions, year: int, code: str, description: str, include: CellFilter | None) -> ReleaseInput:
+    dims = Dimensions(footnotes=dict(everything.footnotes))
+    done = [0]
+
+    def rows() -> Iterator[Located]:
+        with closing(connect_readonly(path)) as db:
+            cursor = db.execute(f"SELECT {', '.join(ESTIMATE_COLUMNS)} FROM estimates WHERE year = ?", (year,))
+            while chunk := cursor.fetchmany(FETCH):
+                for row in chunk:
+                    occ, area, _, industry = row[:4]
+                    done[0] += 1
+                    if include is not None and not include(area, industry):
+                        continue
+                    for table, key, used in ((everything.areas, area, dims.areas), (everything.occupations, occ, dims.occupations), (everything.industries, industry, dims.industries)):
+                        if key not in used:
+                            if key not in table:
+                                raise SourceError(path, f"estimate row {done[0]:,} of {year} uses code {key!r}, which has no name in the database")
+                            used[key] = table[key]
+                    yield done[0], row
+
+    return ReleaseInput(
+        year=year,
+        release_code=code,
+        description=description,
+        origin=path,
+        files=[SourceFile(path, "oews_db")],
+        rows=rows,
+        size=0,
+        position=lambda: done[0],
+        dims=dims,
+    )

@@ -1,0 +1,175 @@
+"""`oewsctl cluster ...` on real sshd test nodes with the stand-in k3s and the kube API emulator."""
+
+from __future__ import annotations
+
+import json
+import stat
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.fixtures.k3s import VERSION, K3sEnv, install_logs, install_ufw, token_pattern, ufw_rules, write_release
+from tests.fixtures.keyvault import CliResult
+from tests.fixtures.sshd import TestNode
+
+pytestmark = pytest.mark.sshd
+
+Cli = Callable[..., CliResult]
+OTHER_CONTEXT = {
+    "apiVersion": "v1", "kind": "Config", "current-context": "work",
+    "clusters": [{"name": "work", "cluster": {"server": "https://10.0.0.1:6443"}}],
+    "users": [{"name": "work", "user": {"token": "abc"}}],
+    "contexts": [{"name": "work", "context": {"cluster": "work", "user": "work"}}],
+}
+
+
+def _edit(env: K3sEnv, **cluster: object) -> None:
+    data = yaml.safe_load(env.config_path.read_text())
+    data["cluster"].update(cluster)
+    env.config_path.write_text(yaml.safe_dump(data))
+
+
+def _install(env: K3sEnv, oewsctl: Cli, *extra: str, options: tuple[str, ...] = ()) -> CliResult:
+    """`oewsctl [options] cluster install --airgap RELEASE --timeout 20 [extra]`."""
+    return oewsctl("-c", str(env.config_path), *options, "cluster", "install", "--airgap", str(env.release), "--timeout", "20", *extra)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_install_joins_agents_without_token_in_argv_and_is_idempotent(k3s_env: K3sEnv, oewsctl: Cli) -> None:
+    env = k3s_env
+    _edit(env, firewall=True)
+    for node in env.nodes.nodes:
+        install_ufw(node)
+    env.kubeconfig.parent.mkdir(parents=True)
+    env.kubeconfig.write_text(yaml.safe_dump(OTHER_CONTEXT))
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.extend(line for line in TestNode.ps_args() if token_pattern().search(line) or "token" in line.lower())
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = _install(env, oewsctl)
+    finally:
+        stop.set()
+        watcher.join()
+    assert result.code == 0, result.err
+
+    server, agent, pi = env.node("machine1"), env.node("machine2"), env.node("machine3")
+    token = server.path("/var/lib/rancher/k3s/server/node-token").read_text().strip()
+    assert token_pattern().fullmatch(token)
+    assert seen == []  # no process on any node ever had the token (or the word) in its argv
+    for node in (agent, pi):
+        config = node.path("/etc/rancher/k3s/config.yaml")
+        assert _mode(config) == 0o600
+        assert yaml.safe_load(config.read_text()) == {"node-name": node.name, "server": f"https://{server.address}:6443", "token": token}
+        assert node.path("/etc/systemd/system/k3s-agent.service").exists()
+        assert _mode(node.path("/usr/local/bin/k3s")) == 0o755
+        assert node.path("/var/lib/rancher/k3s/agent/images/k3s-airgap-images-amd64.tar.zst").exists()
+    for node in env.nodes.nodes:
+        logs = install_logs(node)
+        assert logs and all(token not in log for log in logs)
+        assert f"INSTALL_K3S_VERSION={VERSION}" in logs[0] and "INSTALL_K3S_SKIP_DOWNLOAD=true" in logs[0]
+    assert token not in result.out + result.err
+
+    merged = yaml.safe_load(env.kubeconfig.read_text())
+    assert _mode(env.kubeconfig) == 0o600
+    assert {c["name"] for c in merged["contexts"]} == {"work", "home"} and merged["current-context"] == "work"
+    home = next(c for c in merged["clusters"] if c["name"] == "home")["cluster"]
+    assert home["server"] == env.kube.url.replace("127.0.0.1", server.address)
+    assert [yaml.safe_load(p.read_text()) for p in env.kubeconfig.parent.glob("config.bak-*")] == [OTHER_CONTEXT]
+
+    nodes = {n["metadata"]["name"]: n for n in env.kube.list("v1/nodes")}
+    assert nodes["machine1"]["metadata"]["labels"]["oews/db"] == "true"
+    assert nodes["machine3"]["metadata"]["labels"]["oews/role"] == "monitoring"
+    assert nodes["machine3"]["spec"]["taints"] == [{"key": "oews/monitoring", "value": "true", "effect": "NoSchedule"}]
+    assert "allow from 127.0.0.1 to any port 6443 proto tcp" in " ".join(ufw_rules(server))
+    assert "ufw allow from 127.0.0.11 to any port 8472 proto udp" in ufw_rules(pi)
+
+    status = oewsctl("-c", str(env.config_path), "-o", "json", "cluster", "status")
+    assert status.code == 0, status.err
+    rows = {r["name"]: r for r in json.loads(status.out)["nodes"]}
+    assert all(r["ready"] and r["version"] == VERSION for r in rows.values()) and rows["machine1"]["roles"] == "control-plane,master"
+
+    again = _install(env, oewsctl, options=("-o", "json"))
+    assert again.code == 0, again.err
+    doc = json.loads(again.out)
+    assert doc["changed"] is False
+    messages = [s["message"] for s in doc["steps"] if s["description"].startswith("install k3s")]
+    assert messages == [f"already installed ({VERSION})"] * 3
+    assert len(install_logs(agent)) == 1  # the installer did not run again
+
+
+def test_agent_failing_to_join_names_it_and_leaves_the_server(k3s_env: K3sEnv, oewsctl: Cli) -> None:
+    env = k3s_env
+    env.node("machine3").path("/etc/rancher/k3s").mkdir(parents=True, exist_ok=True)
+    env.node("machine3").path("/etc/rancher/k3s/fail-join").write_text("")
+    result = _install(env, oewsctl)
+    assert result.code == 1
+    assert "machine3: install k3s agent v1.31.4+k3s1 failed (exit 1): Job for k3s-agent.service failed" in result.err
+    assert "journalctl -u k3s-agent" in result.err
+    assert env.node("machine1").path("/var/lib/rancher/k3s/standin/running").exists()
+    assert env.node("machine2").path("/var/lib/rancher/k3s/standin/running").exists()
+    env.node("machine3").path("/etc/rancher/k3s/fail-join").unlink()
+    fixed = _install(env, oewsctl)
+    assert fixed.code == 0, fixed.err
+    assert "machine1: install k3s server" in fixed.err and "already installed (v1.31.4+k3s1)" in fixed.err
+
+
+def test_dry_run_lists_every_step_and_changes_nothing(k3s_env: K3sEnv, oewsctl: Cli) -> None:
+    result = _install(k3s_env, oewsctl, options=("--dry-run",))
+    assert result.code == 0, result.err
+    for node in ("machine1", "machine2", "machine3"):
+        assert f"{node}: upload k3s → /usr/local/bin/k3s" in result.err
+        assert f"{node}: install k3s" in result.err
+    assert "INSTALL_K3S_SKIP_DOWNLOAD=true" in result.err
+    assert not k3s_env.node("machine1").path("/usr/local/bin/k3s").exists()
+    assert not k3s_env.kubeconfig.exists()
+
+
+def test_bad_airgap_dir_is_a_usage_error(k3s_env: K3sEnv, oewsctl: Cli) -> None:
+    (k3s_env.release / "k3s").unlink()
+    result = _install(k3s_env, oewsctl)
+    assert result.code == 2 and f"--airgap {k3s_env.release}: missing k3s" in result.err
+
+
+def test_upgrade_moves_one_node_at_a_time(k3s_env: K3sEnv, oewsctl: Cli) -> None:
+    env = k3s_env
+    assert _install(env, oewsctl).code == 0
+    newer = "v1.32.1+k3s1"
+    write_release(env.release, env.kube.url, version=newer)
+    _edit(env, k3s_version=newer)
+    refused = _install(env, oewsctl)
+    assert refused.code == 0 and f"installed {VERSION}, pinned {newer}: run with --upgrade" in refused.err
+    upgraded = _install(env, oewsctl, "--upgrade")
+    assert upgraded.code == 0, upgraded.err
+    order = [line for line in upgraded.err.splitlines() if "install k3s" in line or "cordon and drain" in line]
+    assert [line.split("] ")[1].split(":")[0] for line in order] == ["machine1", "machine2", "machine2", "machine3", "machine3"]
+    nodes = {n["metadata"]["name"]: n for n in env.kube.list("v1/nodes")}
+    assert all(n["status"]["nodeInfo"]["kubeletVersion"] == newer for n in nodes.values())
+    assert not any((n.get("spec") or {}).get("unschedulable") for n in nodes.values())
+
+
+def test_uninstall_asks_first_then_removes_the_node(k3s_env: K3sEnv, oewsctl: Cli) -> None:
+    env = k3s_env
+    assert _install(env, oewsctl).code == 0
+    refused = oewsctl("-c", str(env.config_path), "cluster", "uninstall", "--node", "machine3")
+    assert refused.code == 2 and "confirm with --yes" in refused.err
+    assert env.node("machine3").path("/usr/local/bin/k3s").exists()
+    done = oewsctl("-c", str(env.config_path), "--yes", "cluster", "uninstall", "--node", "machine3")
+    assert done.code == 0, done.err
+    assert not env.node("machine3").path("/usr/local/bin/k3s").exists()
+    assert env.node("machine1").path("/usr/local/bin/k3s").exists()
+    again = oewsctl("-c", str(env.config_path), "--yes", "cluster", "uninstall", "--node", "machine3")
+    assert again.code == 0 and "k3s not installed" in again.err
