@@ -113,7 +113,9 @@ def run_wrk(base: str, requests: list[tuple[str, str, str | None]], connections:
     threads = min(2, connections)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), base],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
         raise SystemExit(f"wrk saw error responses from {base}:\n{out}")
@@ -155,7 +157,9 @@ def main() -> None:
         wait_ready(ours_url + "/health", ours)
         wait_ready(peer_url + "/-/versions.json", peer)
         wages = [("GET", "/api/v1/wages?" + urlencode({"occupation": o, "area": a}), None) for o, a in PAIRS]
-        peer_wages = [("GET", f"/{db.stem}.json?" + urlencode({"sql": DATASETTE_SQL, "occ": o, "area": a, "_shape": "array"}), None) for o, a in PAIRS]
+        peer_wages = [
+            ("GET", f"/{db.stem}.json?" + urlencode({"sql": DATASETTE_SQL, "occ": o, "area": a, "_shape": "array"}), None) for o, a in PAIRS
+        ]
         queries = [("POST", "/api/v1/query", json.dumps({"query": q, "enable_charts": True})) for q in QUESTIONS]
         _check_same_rows(ours_url, peer_url, wages[0][1], peer_wages[0][1])
         for base, reqs in ((ours_url, wages), (peer_url, peer_wages), (ours_url, queries)):  # warm caches and JITs
@@ -182,7 +186,9 @@ def _check_same_rows(ours_url: str, peer_url: str, ours_path: str, peer_path: st
 
 def report(results: dict[str, dict[str, float]], args: argparse.Namespace, db: Path) -> None:
     load = os.getloadavg()[0]
-    print(f"\noews-api ({args.workers} uvicorn workers) vs Datasette (1 process) on {db.name} ({db.stat().st_size / 1e6:.0f} MB), wrk, {args.duration} s per run")
+    print(
+        f"\noews-api ({args.workers} uvicorn workers) vs Datasette (1 process) on {db.name} ({db.stat().st_size / 1e6:.0f} MB), wrk, {args.duration} s per run"
+    )
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} at the end (other work on the machine inflates the tails)")
     print(f"{'run':24} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'socket errors':>14}")
     for name, r in results.items():
@@ -192,7 +198,9 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace, db: P
     print(f"\nwages lookup, ours/Datasette: {ratio:.2f}x requests/s (target >= 2x), p99 {ours['p99_ms']:.1f} vs {peer['p99_ms']:.1f} ms")
     p99 = results["query_c8_ours"]["p99_ms"]
     print(f"/api/v1/query p99 at concurrency 8: {p99:.1f} ms (target < 50 ms)")
-    (OUT / "api_bench.json").write_text(json.dumps({"workers": args.workers, "duration_s": args.duration, "load_average": load, "results": results, "wages_ratio": ratio}, indent=2))
+    (OUT / "api_bench.json").write_text(
+        json.dumps({"workers": args.workers, "duration_s": args.duration, "load_average": load, "results": results, "wages_ratio": ratio}, indent=2)
+    )
 
 
 if __name__ == "__main__":

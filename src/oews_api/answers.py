@@ -129,7 +129,9 @@ class Answerer:
         where = f"{occupation.title} in {area.label} ({self._release(year)})"
         if occupation.level < 3:
             ranking = self._top(plan.model_copy(update={"ascending": False}), area, occupation, year)
-            return Answer(f"BLS publishes no estimate for the group {where}; its detailed occupations there: " + ranking.text, ranking.rows, ranking.charts)
+            return Answer(
+                f"BLS publishes no estimate for the group {where}; its detailed occupations there: " + ranking.text, ranking.rows, ranking.charts
+            )
         return Answer(f"BLS published no estimate for {where}: the occupation is not reported separately in that area.")
 
     # ----- comparisons ------------------------------------------------------------------------
@@ -142,13 +144,9 @@ class Answerer:
         by_area = len(areas) > 1
         label = (lambda o, a: a.label) if by_area else (lambda o, a: o.title)
         subject = occupations[0].title if by_area else areas[0].label
-        published = sorted(
-            ((label(o, a), r[measure], r) for o, a, r in rows if r and r[measure] is not None), key=lambda item: -item[1]
-        )
+        published = sorted(((label(o, a), r[measure], r) for o, a, r in rows if r and r[measure] is not None), key=lambda item: -item[1])
         parts = [f"{name} {format_value(measure, value)}" for name, value, _ in published]
-        missing = [
-            f"{label(o, a)}: {_reason(r, measure) if r else 'no estimate published'}" for o, a, r in rows if not r or r[measure] is None
-        ]
+        missing = [f"{label(o, a)}: {_reason(r, measure) if r else 'no estimate published'}" for o, a, r in rows if not r or r[measure] is None]
         head = f"{MEASURE_LABELS[measure].capitalize()} for {subject} ({self._release(year)}, BLS OEWS)"
         if len(published) >= 2:
             (top_name, top_value, _), (_, second_value, _) = published[0], published[1]
@@ -198,14 +196,18 @@ class Answerer:
         rows = queries.ranked_areas(self.db, occupation.code, measure, year, plan.area_type, limit=plan.limit, ascending=plan.ascending)
         kind = "states and territories" if plan.area_type == "S" else "metro and nonmetro areas"
         if not rows:
-            return Answer(f"BLS published no {MEASURE_LABELS[measure]} for {occupation.title} in any of this database's {kind} ({self._release(year)}).")
+            return Answer(
+                f"BLS published no {MEASURE_LABELS[measure]} for {occupation.title} in any of this database's {kind} ({self._release(year)})."
+            )
         order = "lowest" if plan.ascending else "highest"
         listing = "; ".join(f"{n}. {r['area_name']} {format_value(measure, r[measure])}" for n, r in enumerate(rows, 1))
         text = (
             f"{rows[0]['area_name']} has the {order} {MEASURE_LABELS[measure]} for {occupation.title} among {kind} "
             f"({self._release(year)}, BLS OEWS): {format_value(measure, rows[0][measure])}. Top {len(rows)}: {listing}."
         )
-        chart = _bar_chart(f"{MEASURE_LABELS[measure].capitalize()}: {occupation.title} by area", [r["area_name"] for r in rows], [r[measure] for r in rows], measure)
+        chart = _bar_chart(
+            f"{MEASURE_LABELS[measure].capitalize()}: {occupation.title} by area", [r["area_name"] for r in rows], [r[measure] for r in rows], measure
+        )
         chart["options"]["orientation"] = "horizontal"
         return Answer(text, rows, [chart])
 
@@ -305,5 +307,9 @@ def _range_chart(row: Row, measure: str, occupation: Occupation, area: Area) -> 
         "type": "range",
         "title": f"{occupation.title} in {area.label}: {'hourly' if prefix == 'h_' else 'annual'} wage percentiles",
         "data": {"labels": list(PERCENTILE_LABELS), "values": values, "mean": row[prefix + "mean"]},
-        "options": {"measure": measure, "unit": _unit(measure), "highlight": PERCENTILE_LABELS[PERCENTILE_STATS.index(measure[2:])] if measure[2:] in PERCENTILE_STATS else None},
+        "options": {
+            "measure": measure,
+            "unit": _unit(measure),
+            "highlight": PERCENTILE_LABELS[PERCENTILE_STATS.index(measure[2:])] if measure[2:] in PERCENTILE_STATS else None,
+        },
     }

@@ -31,10 +31,26 @@ AREA_CODE = re.compile(r"^\d{7}$")
 MAX_PHRASE_WORDS = 8
 # Shorthand people write inside occupation names.
 WORD_SYNONYMS: dict[str, str] = {
-    "tech": "technician", "techs": "technician", "rep": "representative", "mgr": "manager", "asst": "assistant",
-    "admin": "administrative", "prep": "preparation", "engr": "engineer", "eng": "engineer", "dev": "developer",
-    "ed": "education", "sw": "software", "doc": "physician", "doctor": "physician", "vet": "veterinarian",
-    "auto": "automotive", "car": "automotive", "med": "medical", "hr": "human", "ai": "computer",
+    "tech": "technician",
+    "techs": "technician",
+    "rep": "representative",
+    "mgr": "manager",
+    "asst": "assistant",
+    "admin": "administrative",
+    "prep": "preparation",
+    "engr": "engineer",
+    "eng": "engineer",
+    "dev": "developer",
+    "ed": "education",
+    "sw": "software",
+    "doc": "physician",
+    "doctor": "physician",
+    "vet": "veterinarian",
+    "auto": "automotive",
+    "car": "automotive",
+    "med": "medical",
+    "hr": "human",
+    "ai": "computer",
 }
 AREA_SUFFIXES = frozenset({"metro", "metropolitan", "area", "msa", "region", "city", "state"})
 METRO_SUFFIXES = frozenset({"metro", "metropolitan", "area", "msa", "region", "city"})
@@ -53,8 +69,8 @@ class Occupation:
     code: str
     title: str
     level: int
-    words: frozenset[str]
-    main_words: frozenset[str]  # the title before ", Except ..."
+    words: frozenset[str]  # stemmed title words before ", Except ..."
+    except_words: frozenset[str]  # the words of the except clause
     employment: int
 
     def public(self) -> dict[str, object]:
@@ -111,10 +127,14 @@ class _PlaceName:
 
 
 def _title_words(title: str) -> tuple[frozenset[str], frozenset[str]]:
-    words = [w for w in stems(normalize(title)) if w not in STOPWORDS]
-    main_title = re.split(r",?\s+except\b", title, flags=re.IGNORECASE)[0]
-    main = [w for w in stems(normalize(main_title)) if w not in STOPWORDS]
-    return frozenset(words), frozenset(main)
+    """The words of a title before ", Except", and the words of its except clause."""
+    parts = re.split(r",?\s+except\b", title, maxsplit=1, flags=re.IGNORECASE)
+    main, excluded = parts[0], parts[1] if len(parts) > 1 else ""
+    return _content_words(stems(normalize(main))), _content_words(stems(normalize(excluded)))
+
+
+def _content_words(words: list[str]) -> frozenset[str]:
+    return frozenset(w for w in words if w not in STOPWORDS)
 
 
 def _canonical(words: list[str]) -> list[str]:
@@ -137,6 +157,7 @@ class NameIndex:
     _known: frozenset[str] = frozenset()
     _corrections: dict[str, str] = field(default_factory=dict)
     _occupation_words: frozenset[str] = frozenset()
+    _alias_words: frozenset[str] = frozenset()
 
     # ----- building -------------------------------------------------------------------------
     @classmethod
@@ -153,9 +174,9 @@ class NameIndex:
         }
         occupations = {}
         for row in db.all("SELECT occ_code, occ_title, display_level FROM occupations"):
-            words, main = _title_words(row["occ_title"])
+            words, excluded = _title_words(row["occ_title"])
             occupations[row["occ_code"]] = Occupation(
-                row["occ_code"], row["occ_title"], row["display_level"], words, main, national.get(row["occ_code"], 0)
+                row["occ_code"], row["occ_title"], row["display_level"], words, excluded, national.get(row["occ_code"], 0)
             )
         areas = {
             row["area_code"]: Area(row["area_code"], row["area_name"], row["area_type"], row["state_code"], area_jobs.get(row["area_code"], 0))
@@ -172,6 +193,7 @@ class NameIndex:
         for phrase, code in OCCUPATION_ALIASES.items():
             if code in self.occupations:
                 self._aliases[tuple(_canonical(normalize(phrase)))] = code
+        self._alias_words = frozenset(w for phrase in OCCUPATION_ALIASES for w in normalize(phrase))
 
     def _add_place(self, words: list[str], place: _PlaceName) -> None:
         if words and place.code in self.areas:
@@ -269,7 +291,7 @@ class NameIndex:
         return self._metros_beside_metros(mentions)
 
     def _metros_beside_metros(self, mentions: list[AreaMention]) -> list[AreaMention]:
-        """"Chicago vs New York": a bare state name compared with a metro means that state's big metro."""
+        """ "Chicago vs New York": a bare state name compared with a metro means that state's big metro."""
         if not any(m.area.type == "M" for m in mentions):
             return mentions
         return [
@@ -282,19 +304,23 @@ class NameIndex:
     def _place_at(
         self, words: list[str], i: int, upper_words: set[str], said_us: bool, found: list[AreaMention], whole_is_place: bool
     ) -> AreaMention | None:
-        previous = words[i - 1] if i > 0 else ""
+        before = i - 1 if i > 0 and words[i - 1] != "the" else i - 2
+        previous = words[before] if before >= 0 else ""
         in_context = whole_is_place or previous in PLACE_CONTEXT or (bool(found) and found[-1].end == i)
         for length in range(min(MAX_PHRASE_WORDS, len(words) - i), 0, -1):
             phrase = tuple(words[i : i + length])
-            places = [p for p in self._places.get(phrase, []) if in_context or not p.needs_context]
+            suffixed = i + length < len(words) and words[i + length] in METRO_SUFFIXES
+            places = [p for p in self._places.get(phrase, []) if in_context or suffixed or not p.needs_context]
             if places:
                 return self._with_suffix(words, i, i + length, self._choose(places), phrase)
         word = words[i]
         if word == "us" and said_us and NATIONAL in self.areas:
             return AreaMention(i, i + 1, self.areas[NATIONAL], "national")
         written_upper = word.upper() in upper_words
+        last_word = i == len(words) - 1 and word not in self._alias_words  # "... hourly wage OR", but not "salary of a PA"
         if word in self._state_by_abbrev and (
-            (in_context and (written_upper or word not in AMBIGUOUS_ABBREVIATIONS)) or (written_upper and word not in AMBIGUOUS_ABBREVIATIONS)
+            (in_context and (written_upper or word not in AMBIGUOUS_ABBREVIATIONS))
+            or (written_upper and (last_word or word not in AMBIGUOUS_ABBREVIATIONS))
         ):
             return self._with_suffix(words, i, i + 1, _PlaceName(self._state_by_abbrev[word], "state"), (word,))
         return None
@@ -324,10 +350,7 @@ class NameIndex:
         if len(words) == 1 and words[0] in self._state_by_abbrev:
             return [Match(self.areas[self._state_by_abbrev[words[0]]], 1.0, "state")]
         wanted = " ".join(words)
-        scored = [
-            Match(area, difflib.SequenceMatcher(None, wanted, " ".join(normalize(area.name))).ratio(), "fuzzy")
-            for area in self.areas.values()
-        ]
+        scored = [Match(area, difflib.SequenceMatcher(None, wanted, " ".join(normalize(area.name))).ratio(), "fuzzy") for area in self.areas.values()]
         return sorted((m for m in scored if m.score >= 0.6), key=lambda m: -m.score)[:10]
 
     def resolve_occupation(self, text: str) -> list[Match]:
@@ -340,6 +363,12 @@ class NameIndex:
     def occupations_for_words(self, words: list[str]) -> list[Match]:
         """Rank occupations for the words of a name (aliases first, then title words)."""
         canonical = _canonical(words)
+        wants_all_other = "all other" in " ".join(canonical)
+        if "except" in canonical:  # "teachers, except special education": the rest names what is left out
+            cut = canonical.index("except")
+            canonical, excluded = canonical[:cut], {w for w in canonical[cut + 1 :] if w not in STOPWORDS}
+        else:
+            excluded = set()
         content = {w for w in canonical if w not in NOISE_WORDS and not any(c.isdigit() for c in w)}
         scores: dict[str, Match] = {}
         alias = self._longest_alias(canonical)
@@ -352,9 +381,12 @@ class NameIndex:
                 hits = content & occupation.words
                 if not hits:
                     continue
-                score = 0.6 * len(hits) / len(content) + 0.4 * len(content & occupation.main_words) / max(1, len(occupation.main_words))
+                score = 0.6 * len(hits) / len(content) + 0.4 * len(hits) / max(1, len(occupation.words))
                 score += 0.03 if occupation.level == 3 else 0.0
-                score -= 0.1 if "all other" in occupation.title.lower() else 0.0
+                if "all other" in occupation.title.lower():
+                    score += 0.1 if wants_all_other else -0.1
+                if excluded:
+                    score += 0.1 * len(excluded & occupation.except_words) / len(excluded)
                 if occupation.code not in scores or scores[occupation.code].score < score:
                     scores[occupation.code] = Match(occupation, score, "title")
         ranked = sorted(scores.values(), key=lambda m: (-round(m.score, 6), -m.item.employment))  # type: ignore[union-attr]

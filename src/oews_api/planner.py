@@ -33,9 +33,12 @@ _TOP_AREAS = re.compile(
     r"|\b(states?|cit(?:y|ies)|metros?|places?) (?:that )?(?:pays?|paying|has|have|with) (?:the )?(?:most|highest|best|lowest|least|more)\b"
 )
 _TOP_N = re.compile(r"\b(?:top|best|highest|lowest)\s+(\d{1,2})\b|\b(\d{1,2})\s+(?:highest|best|top|lowest|most)\b")
-_TREND = re.compile(r"\btrends?\b|over time|over the years|\bsince (?:19|20)\d\d\b|\bhistor|\bchanged?\b|\bgrowth\b|year over year|by year")
+_TREND = re.compile(
+    r"\btrends?\b|over time|over the years|\bsince (?:19|20)\d\d\b|\bhistorical\b|\bhistory of (?:pay|wages?|salar|employment)"
+    r"|\bchanged?\b|\bgrowth\b|year over year|by year"
+)
 _COMPARE_CUES = re.compile(r"\bcompare|\bvs\b|\bversus\b|\bwhich\b|\bmore\b|\bhigher\b|\blower\b|\bdifference\b|\bbetween\b|\bbetter\b")
-_SEPARATORS = {"or", "vs", "versus", "and"}
+_SEPARATORS = {"or", "vs", "versus", "than", "compared", "and"}
 
 
 class Plan(BaseModel):
@@ -49,8 +52,12 @@ class Plan(BaseModel):
         "top_areas: rank states or metro areas for one occupation; trend: across years",
     )
     statistic: Statistic = Field("median", description="which BLS measure; wages default to the median")
-    basis: Literal["annual", "hourly"] | None = Field(None, description="annual salary or hourly wage; null = annual unless BLS publishes only hourly")
-    occupations: list[Term] = Field(default_factory=list, max_length=5, description="SOC codes (15-1252) or occupation names; empty = all occupations")
+    basis: Literal["annual", "hourly"] | None = Field(
+        None, description="annual salary or hourly wage; null = annual unless BLS publishes only hourly"
+    )
+    occupations: list[Term] = Field(
+        default_factory=list, max_length=5, description="SOC codes (15-1252) or occupation names; empty = all occupations"
+    )
     areas: list[Term] = Field(default_factory=list, max_length=5, description="BLS area codes or place names; empty = the whole U.S.")
     year: int | None = Field(None, ge=1997, le=2100, description="survey year; null = latest")
     area_type: Literal["S", "M"] = Field("S", description="top_areas: rank states (S) or metro areas (M)")
@@ -76,7 +83,10 @@ def detect_statistic(text: str) -> Statistic:
         return "loc_quotient"
     if re.search(r"per (1,?000|thousand)|jobs? per", text):
         return "jobs_1000"
-    if re.search(r"\bhow many\b|\bnumber of\b|\bemploy(ment|ed|s)?\b|\bworkforce\b|\bheadcount\b|\bmost common\b|\bmost (jobs|workers)\b|\blargest (jobs?|occupations?)\b", text):
+    if re.search(
+        r"\bhow many\b|\bnumber of\b|\bemploy(ment|ed|s)?\b|\bworkforce\b|\bheadcount\b|\bmost common\b|\bmost (jobs|workers)\b|\blargest (jobs?|occupations?)\b",
+        text,
+    ):
         return "employment"
     if re.search(r"\bmedian\b|\btypical(ly)?\b|\bmidpoint\b", text):
         return "median"

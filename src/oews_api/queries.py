@@ -33,8 +33,7 @@ def row_dict(row: sqlite3.Row) -> dict[str, Any]:
     raw = data.pop("unpublished")
     reasons: dict[str, str] = json.loads(raw) if raw else {}
     data["unpublished"] = {
-        measure: {"reason": reason, "detail": REASONS.get(reason, REASONS["not_available"])}
-        for measure, reason in reasons.items()
+        measure: {"reason": reason, "detail": REASONS.get(reason, REASONS["not_available"])} for measure, reason in reasons.items()
     }
     return data
 
@@ -81,7 +80,15 @@ def ranked(
 
 
 def ranked_areas(
-    db: Database, occ_code: str, measure: str, year: int, area_type: str, *, industry_code: str = CROSS_INDUSTRY, limit: int = 10, ascending: bool = False
+    db: Database,
+    occ_code: str,
+    measure: str,
+    year: int,
+    area_type: str,
+    *,
+    industry_code: str = CROSS_INDUSTRY,
+    limit: int = 10,
+    ascending: bool = False,
 ) -> list[dict[str, Any]]:
     """States (``S``) or metro areas (``M``) ranked by one occupation's published measure."""
     if measure not in MEASURES:
@@ -115,4 +122,3 @@ def area_employment(db: Database, year: int) -> dict[str, int]:
         (ALL_OCCUPATIONS, CROSS_INDUSTRY, year),
     )
     return {row["area_code"]: row["employment"] or 0 for row in rows}
-

@@ -48,7 +48,9 @@ async def health(request: Request) -> JSONResponse:
     """200 with the database being served; 503 with the reason when it is missing or unreadable."""
     service: Service = request.app.state.service
     if service.data is None:
-        return JSONResponse({"status": "unavailable", "detail": service.error, "database": {"path": str(service.settings.sqlite_db_path)}}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "detail": service.error, "database": {"path": str(service.settings.sqlite_db_path)}}, status_code=503
+        )
     info = service.data.db.info
     return JSONResponse(
         {"status": "ok", "database": {"path": info.path, "sha256": info.sha256, "release": info.release, "years": info.years, "rows": info.rows}}
@@ -63,7 +65,7 @@ async def metrics(request: Request) -> Response:
 
 
 @router.post("/api/v1/query", tags=["questions"])
-async def query(request: Request, body: QueryRequest) -> dict[str, Any]:
+async def query(request: Request, body: QueryRequest) -> JSONResponse:
     """Answer a plain-English question from the data (with chart specs when enable_charts)."""
     started = time.perf_counter()
     service: Service = request.app.state.service
@@ -79,18 +81,20 @@ async def query(request: Request, body: QueryRequest) -> dict[str, Any]:
     answer = _unknown_place_note(body.query, plan, data.index) + result.text
     corrections = _corrections(body.query, data.index)
     answer += f" (Read {corrections} in your question.)" if corrections else ""
-    return {
-        "answer": answer,
-        "charts": result.charts,
-        "data_sources": [f"U.S. Bureau of Labor Statistics, Occupational Employment and Wage Statistics (OEWS), {data.db.info.release}"],
-        "data": result.rows,
-        "metadata": {
-            "execution_time_ms": round((time.perf_counter() - started) * 1000, 2),
-            "plan": plan.model_dump(),
-            "resolved": result.resolved,
-            "models_used": models,
-        },
-    }
+    return JSONResponse(
+        {
+            "answer": answer,
+            "charts": result.charts,
+            "data_sources": [f"U.S. Bureau of Labor Statistics, Occupational Employment and Wage Statistics (OEWS), {data.db.info.release}"],
+            "data": result.rows,
+            "metadata": {
+                "execution_time_ms": round((time.perf_counter() - started) * 1000, 2),
+                "plan": plan.model_dump(),
+                "resolved": result.resolved,
+                "models_used": models,
+            },
+        }
+    )
 
 
 def _unknown_place_note(question: str, plan: Plan, index: NameIndex) -> str:
@@ -118,18 +122,18 @@ async def occupations(
     request: Request,
     q: Annotated[str, Query(max_length=200, description="SOC code, official title, or common name (RN, PA, IT manager)")] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Search occupations by code, title or common name (best match first)."""
     index = _data(request).index
     if not q.strip():
         found = [o.public() for o in sorted(index.occupations.values(), key=lambda o: o.code)[:limit]]
-        return {"query": q, "results": found}
+        return JSONResponse({"query": q, "results": found})
     matches = index.resolve_occupation(q)
     words = " ".join(normalize(q))
     seen = {m.item.code for m in matches}
     extra = [Match(o, 0.5, "substring") for o in index.occupations.values() if words and words in " ".join(normalize(o.title)) and o.code not in seen]
     results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in [*matches, *extra] if m.score >= 0.3]
-    return {"query": q, "results": results[:limit]}
+    return JSONResponse({"query": q, "results": results[:limit]})
 
 
 @router.get("/api/v1/areas", tags=["data"])
@@ -138,7 +142,7 @@ async def areas(
     q: Annotated[str, Query(max_length=200, description="area code, state name or abbreviation, metro or city name")] = "",
     type: Annotated[Literal["N", "S", "M"] | None, Query(description="N national, S state/territory, M metro or nonmetro")] = None,
     limit: Annotated[int, Query(ge=1, le=600)] = 20,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Search areas by code, state, abbreviation, metro or city name (best match first)."""
     index = _data(request).index
     candidates: list[Match]
@@ -146,22 +150,30 @@ async def areas(
         candidates = index.resolve_area(q)
         words = " ".join(normalize(q))
         seen = {m.item.code for m in candidates}
-        candidates += [Match(a, 0.5, "substring") for a in index.areas.values() if words and words in " ".join(normalize(a.name)) and a.code not in seen]
+        candidates += [
+            Match(a, 0.5, "substring") for a in index.areas.values() if words and words in " ".join(normalize(a.name)) and a.code not in seen
+        ]
     else:
         candidates = [Match(a, 1.0, "list") for a in sorted(index.areas.values(), key=lambda a: a.code)]
     results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in candidates if type is None or m.item.type == type]  # type: ignore[union-attr]
-    return {"query": q, "results": results[:limit]}
+    return JSONResponse({"query": q, "results": results[:limit]})
 
 
 @router.get("/api/v1/wages", tags=["data"])
-async def wages(request: Request, occupation: Name, area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL, year: Year = None, industry: Industry = queries.CROSS_INDUSTRY) -> dict[str, Any]:
+async def wages(
+    request: Request,
+    occupation: Name,
+    area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL,
+    year: Year = None,
+    industry: Industry = queries.CROSS_INDUSTRY,
+) -> JSONResponse:
     """Every published measure for one occupation × area × year × industry (unpublished = null + reason)."""
     data = _data(request)
     occ, place, when, ind = _occupation(data.index, occupation), _area(data.index, area), _year(data, year), _industry(data, industry)
     row = queries.estimate(data.db, occ.code, place.code, when, ind)
     if row is None:
         raise HTTPException(404, f"BLS published no estimate for {occ.title} in {place.name} for {when} (industry {ind})")
-    return _cell(row)
+    return JSONResponse(_cell(row))
 
 
 @router.get("/api/v1/compare", tags=["data"])
@@ -172,7 +184,7 @@ async def compare(
     measure: Measure = "a_median",
     year: Year = None,
     industry: Industry = queries.CROSS_INDUSTRY,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """One measure across several occupations and/or areas, highest first (unpublished last, with reasons)."""
     data = _data(request)
     occs = [_occupation(data.index, o) for o in occupation]
@@ -183,11 +195,17 @@ async def compare(
         for place in places:
             row = queries.estimate(data.db, occ.code, place.code, when, ind)
             cells.append(
-                {"occupation": occ.public(), "area": place.public(), "value": row[measure] if row else None,
-                 "unpublished": (row["unpublished"].get(measure) if row else {"reason": "no_estimate", "detail": "BLS published no estimate for this cell"})}
+                {
+                    "occupation": occ.public(),
+                    "area": place.public(),
+                    "value": row[measure] if row else None,
+                    "unpublished": (
+                        row["unpublished"].get(measure) if row else {"reason": "no_estimate", "detail": "BLS published no estimate for this cell"}
+                    ),
+                }
             )
     cells.sort(key=lambda c: (c["value"] is None, -(c["value"] or 0)))
-    return {"measure": measure, "year": when, "industry_code": ind, "release": data.db.info.release, "results": cells}
+    return JSONResponse({"measure": measure, "year": when, "industry_code": ind, "release": data.db.info.release, "results": cells})
 
 
 @router.get("/api/v1/top", tags=["data"])
@@ -200,7 +218,7 @@ async def top(
     group: Annotated[str | None, Query(max_length=200, description="limit to a SOC group, e.g. 29-0000 or 'healthcare'")] = None,
     year: Year = None,
     industry: Industry = queries.CROSS_INDUSTRY,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Detailed occupations in an area ranked by a measure (only published values are ranked)."""
     data = _data(request)
     place, when, ind = _area(data.index, area), _year(data, year), _industry(data, industry)
@@ -209,21 +227,33 @@ async def top(
         occ = _occupation(data.index, group)
         prefix = occ.code.rstrip("0") if occ.level < 3 else occ.code
     rows = queries.ranked(data.db, place.code, measure, when, industry_code=ind, limit=limit, ascending=order == "asc", occ_prefix=prefix)
-    return {"area": place.public(), "measure": measure, "order": order, "year": when, "industry_code": ind, "results": [_cell(r) for r in rows]}
+    return JSONResponse(
+        {"area": place.public(), "measure": measure, "order": order, "year": when, "industry_code": ind, "results": [_cell(r) for r in rows]}
+    )
 
 
 @router.get("/api/v1/trend", tags=["data"])
-async def trend(request: Request, occupation: Name, area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL, industry: Industry = queries.CROSS_INDUSTRY) -> dict[str, Any]:
+async def trend(
+    request: Request,
+    occupation: Name,
+    area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL,
+    industry: Industry = queries.CROSS_INDUSTRY,
+) -> JSONResponse:
     """Every year the database holds for one occupation × area × industry, oldest first."""
     data = _data(request)
     occ, place, ind = _occupation(data.index, occupation), _area(data.index, area), _industry(data, industry)
     rows = queries.trend(data.db, occ.code, place.code, ind)
-    return {"occupation": occ.public(), "area": place.public(), "industry_code": ind, "years": [_cell(r) for r in rows]}
+    return JSONResponse({"occupation": occ.public(), "area": place.public(), "industry_code": ind, "years": [_cell(r) for r in rows]})
 
 
 def _cell(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "occupation": {"occ_code": row["occ_code"], "soc_code": f"{row['occ_code'][:2]}-{row['occ_code'][2:]}", "title": row["occ_title"], "display_level": row["display_level"]},
+        "occupation": {
+            "occ_code": row["occ_code"],
+            "soc_code": f"{row['occ_code'][:2]}-{row['occ_code'][2:]}",
+            "title": row["occ_title"],
+            "display_level": row["display_level"],
+        },
         "area": {"area_code": row["area_code"], "area_name": row["area_name"], "area_type": row["area_type"]},
         "industry": {"industry_code": row["industry_code"], "industry_name": row["industry_name"]},
         "year": row["year"],
@@ -237,7 +267,12 @@ def _occupation(index: NameIndex, text: str) -> Occupation:
     if matches and matches[0].score >= 0.6 and isinstance(matches[0].item, Occupation):
         return matches[0].item
     close = "; ".join(index.suggestions(text, 5))
-    raise HTTPException(404, f"no occupation matches {text!r}" + (f"; close matches: {close}" if close else "") + " (use a SOC code like 15-1252 or GET /api/v1/occupations?q=)")
+    raise HTTPException(
+        404,
+        f"no occupation matches {text!r}"
+        + (f"; close matches: {close}" if close else "")
+        + " (use a SOC code like 15-1252 or GET /api/v1/occupations?q=)",
+    )
 
 
 def _area(index: NameIndex, text: str) -> Area:
@@ -245,7 +280,10 @@ def _area(index: NameIndex, text: str) -> Area:
     if matches and matches[0].score >= 0.8 and isinstance(matches[0].item, Area):
         return matches[0].item
     close = "; ".join(m.item.name for m in matches[:5] if isinstance(m.item, Area))  # type: ignore[union-attr]
-    raise HTTPException(404, f"no area matches {text!r}" + (f"; close matches: {close}" if close else "") + " (use a BLS area code like 4800000 or GET /api/v1/areas?q=)")
+    raise HTTPException(
+        404,
+        f"no area matches {text!r}" + (f"; close matches: {close}" if close else "") + " (use a BLS area code like 4800000 or GET /api/v1/areas?q=)",
+    )
 
 
 def _year(data: Data, year: int | None) -> int:

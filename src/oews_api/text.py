@@ -21,11 +21,11 @@ STOPWORDS: frozenset[str] = frozenset(
 QUESTION_WORDS: frozenset[str] = frozenset(
     """
     pay pays paid paying payed salary salaries wage wages income incomes earn earns earning earnings make makes making
-    made compensation money much many number count total median middle average avg mean hourly hour hours hr annual
+    made compensation money much many number count total median average avg mean hourly hour hours hr annual
     annually yearly year years yr percentile percentiles pct th st nd rd employment employed employ employs employing
     work works working job jobs position positions people person folks someone employee employees occupation
     occupations profession professions career careers field location quotient lq concentration thousand range spread
-    distribution trend trends over time since change changed history historical growth higher highest high more most
+    distribution trend trends over time since change changed historical growth higher highest high more most
     better best top lowest low lower less least fewest compare compared comparison versus vs between difference which
     rank ranking ranked list largest biggest smallest common popular lucrative entry level starting senior experienced
     estimate estimates bls oews statistics stats expected expect metro metropolitan area areas region msa city state

@@ -88,7 +88,12 @@ def wait_or_roll_back(kube: Kube, target: Target, image: str, *, rollback: bool,
                                 hint=f"automatic rollback impossible: {exc.message}") from None
         if echo is not None:
             echo(f"rollout failed; {outcome}")
-        wait_rollout(kube, target, echo=echo)
+        try:
+            wait_rollout(kube, target, echo=echo)
+        except RolloutFailed as again:
+            raise RolloutFailed(f"{image} never became ready ({failed.message}); {outcome}, but that rollout failed too: {again.message}{details}",
+                                hint="the API may be down: check `oewsctl rollout status` and `kubectl -n "
+                                f"{target.namespace} get pods` now") from None
         raise RolloutFailed(f"{image} never became ready ({failed.message}); {outcome}{details}",
                             hint="the previous version is serving again; fix the image (see the pod lines above) and deploy again") from None
 

@@ -306,7 +306,7 @@ def _record_step(refs: list[ImageRef], platforms: list[str], source: Source | No
         ctx.results["pushed"] = entry["ref"]
         return entry["ref"]
 
-    return Step(f"record the pushed digest for deploy ({IMAGES_FILE})", action=record, detail=f"write {images_path()}")
+    return Step(f"record the pushed digest for deploy ({IMAGES_FILE})", action=record, detail=f"write {IMAGES_FILE} in the oewsctl state dir")
 
 
 # ---------------------------------------------------------------- plans

@@ -208,7 +208,8 @@ class Kube:
         try:
             yield
         except ApiException as exc:
-            raise OewsctlError(f"{what}: {exc.status} {exc.reason}: {_status_message(exc)}") from None
+            hint = "the cluster rejects the kubeconfig's credentials: run `oewsctl cluster kubeconfig` again" if exc.status in (401, 403) else None
+            raise OewsctlError(f"{what}: {exc.status} {exc.reason}: {_status_message(exc)}", hint=hint) from None
         except urllib3.exceptions.HTTPError as exc:
             raise OewsctlError(
                 f"{what}: cannot reach the Kubernetes API at {self.host} (context {self.context!r}): {type(exc).__name__}",

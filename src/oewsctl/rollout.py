@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -110,7 +110,7 @@ def _images(template: dict[str, Any]) -> str:
 
 
 def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
-    clean = json.loads(json.dumps(template))
+    clean = copy.deepcopy(template)
     labels = clean.get("metadata", {}).get("labels") or {}
     labels.pop("pod-template-hash", None)
     return clean

@@ -24,9 +24,7 @@ def test_python_m_oews_api_serves_per_environment(api_server: ServerFactory, api
     assert health["database"]["sha256"] == hashlib.sha256(api_db.read_bytes()).hexdigest()
     answer = httpx.post(url + "/api/v1/query", json={"query": "how many customer service reps work in Texas?"}).json()["answer"]
     assert "337,170" in answer
-    preflight = httpx.options(
-        url + "/api/v1/query", headers={"origin": "https://b.example", "access-control-request-method": "POST"}
-    )
+    preflight = httpx.options(url + "/api/v1/query", headers={"origin": "https://b.example", "access-control-request-method": "POST"})
     assert preflight.headers["access-control-allow-origin"] == "https://b.example"
 
 
@@ -85,7 +83,10 @@ def test_oewsctl_serve_refuses_a_missing_or_bad_file_with_a_hint(tmp_path: Path,
         path.write_bytes(content)
     result = subprocess.run(
         [sys.executable, "-m", "oewsctl.cli", "serve", "--db", str(path), "--port", str(free_port())],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
     )
     assert result.returncode == 2
     assert f"error: {path}" in result.stderr or f"error: database file {path}" in result.stderr

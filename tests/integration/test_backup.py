@@ -75,7 +75,7 @@ def test_backup_wipe_restore_gives_back_the_same_database_and_objects(db_cluster
     for field in ("status:", "managedFields", "uid:", "resourceVersion"):
         assert field not in state_text
     for needle in (SECRET_VALUE, base64.b64encode(SECRET_VALUE.encode()).decode()):  # grep the whole folder, bytes included
-        assert subprocess.run(["grep", "-r", "-F", "-l", needle, str(backup)], capture_output=True).returncode == 1
+        assert subprocess.run(["grep", "-r", "-F", "-l", needle, str(backup)], check=False, capture_output=True).returncode == 1
     assert cli(db_cluster.config, "backup", "verify", backup.name, "--dest", dest).returncode == 0
     listed = cli(db_cluster.config, "backup", "list", "--dest", dest)
     assert backup.name in listed.stdout and "May 2025" in listed.stdout
@@ -84,7 +84,7 @@ def test_backup_wipe_restore_gives_back_the_same_database_and_objects(db_cluster
     for node in ("machine1", "machine2"):
         db_cluster.nodes.node(node).path(DB_PATH).unlink()
     wipe_namespace(db_cluster)
-    assert live_objects(db_cluster) == []
+    assert [o["kind"] for o in live_objects(db_cluster)] == ["HelmChart", "HelmChartConfig"]  # kube-system add-ons stay
 
     plan = cli(db_cluster.config, "--dry-run", "restore", backup.name, "--dest", dest)
     assert plan.returncode == 0 and "restore Deployment oews/oews-api" in plan.stderr

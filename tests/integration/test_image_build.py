@@ -25,7 +25,7 @@ from oewsctl.registry import MANIFEST_V2, OCI_MANIFEST
 from tests.conftest import require
 from tests.fixtures.docker import free_port, oewsctl
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(3600)]  # the first build on vfs takes minutes
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DB = ROOT / "src" / "oews_api" / "sample" / "oews-sample.db"

@@ -112,7 +112,7 @@ def test_wrong_user_and_node_down(ssh_nodes: TestCluster) -> None:
 
 
 def test_upload_verifies_checksum_sets_mode_and_roundtrips(ssh_nodes: TestCluster, tmp_path: Path) -> None:
-    local = _random_file(tmp_path / "oews.db", 5 * 1024 * 1024 + 17)
+    local = _random_file(tmp_path / "oews.db", 20 * 1024 * 1024 + 17)  # above the OpenSSH fast-path size
     node = ssh_nodes.node("machine1")
     with SSHPool(ssh_nodes.config) as pool:
         digest = pool.upload("machine1", local, "/opt/k3s/storage/oews.db", mode=0o444, sudo=True)
@@ -150,7 +150,7 @@ def test_interrupted_upload_leaves_old_file_untouched_and_restarts(ssh_nodes: Te
     node = ssh_nodes.node("machine1")
     target = "/opt/k3s/storage/oews.db"
     old = _random_file(tmp_path / "old.db", 1024 * 1024)
-    new = _random_file(tmp_path / "new.db", 160 * 1024 * 1024)
+    new = _random_file(tmp_path / "new.db", 128 * 1024 * 1024)
     stored = node.path(target)
     temp = node.path(ssh_transfer.temp_name(target))
     with SSHPool(ssh_nodes.config) as pool:

@@ -105,7 +105,9 @@ async def test_query_returns_the_contract_shape_with_charts(api_client: httpx.As
     assert chart["type"] == "range" and set(chart) == {"type", "title", "data", "options"}
     assert chart["data"]["values"][2] == body["data"][0]["a_median"]
     assert "May 2025" in body["data_sources"][0]
-    no_charts = (await api_client.post("/api/v1/query", json={"query": "median salary for software engineers in Seattle", "enable_charts": False})).json()
+    no_charts = (
+        await api_client.post("/api/v1/query", json={"query": "median salary for software engineers in Seattle", "enable_charts": False})
+    ).json()
     assert no_charts["charts"] == [] and no_charts["answer"] == body["answer"]
 
 

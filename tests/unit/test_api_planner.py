@@ -53,7 +53,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("question", "occupation", "areas", "measure"), CASES, ids=[c[0] for c in CASES])
-def test_question_resolves_and_states_the_published_figure(answerer: Answerer, question: str, occupation: str, areas: list[str], measure: str) -> None:
+def test_question_resolves_and_states_the_published_figure(
+    answerer: Answerer, question: str, occupation: str, areas: list[str], measure: str
+) -> None:
     answer = answerer.answer(build_plan(question, answerer.index), charts=False)
     assert [o["occ_code"] for o in answer.resolved["occupations"]] == [occupation], answer.text
     assert [a["area_code"] for a in answer.resolved["areas"]] == areas, answer.text

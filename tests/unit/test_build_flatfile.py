@@ -100,3 +100,14 @@ def test_cli_build_json(oewsctl_proc: CliRun, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["years"] == [2025] and summary["rows"] == query(out, "SELECT count(*) FROM estimates")[0][0]
     assert summary["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def test_progress_reports_bytes_read_up_to_the_file_size(tmp_path: Path) -> None:
+    from oews_api.builder import build_database
+
+    calls: list[tuple[str, int, int]] = []
+    build_database([BLS_SAMPLE], tmp_path / "oews.db", progress=lambda label, done, total: calls.append((label, done, total)))
+    size = (BLS_SAMPLE / "oe.data.0.Current.gz").stat().st_size
+    assert calls[-1] == ("bls-sample (2025)", size, size)
+    done = [d for _, d, _ in calls]
+    assert done == sorted(done) and done[0] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,12 @@ def test_render_command_stdout_and_out_dir(tmp_path: Path) -> None:
     assert files[0] == "01-namespace-oews.yaml" and len(files) == 9
     deployment = yaml.safe_load((tmp_path / "m" / "07-deployment-oews-api.yaml").read_text())
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/example/oews-api:1.4.0"
+
+
+def test_render_json_for_scripts() -> None:
+    result = CliRunner().invoke(app, ["--config", str(EXAMPLE), "--output", "json", "render", "--image", "ghcr.io/example/oews-api:2.0.0"])
+    assert result.exit_code == 0, result.output
+    objects = json.loads(result.stdout)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/example/oews-api:2.0.0"
+    assert deployment["metadata"]["annotations"]["kubernetes.io/change-cause"] == "oewsctl deploy --image ghcr.io/example/oews-api:2.0.0"

@@ -115,9 +115,15 @@ class FlatFileRelease:
             files=files,
             rows=self.rows,
             size=self.data_path.stat().st_size,
-            position=lambda: self._raw.tell() if self._raw is not None and not self._raw.closed else 0,
+            position=self._position,
             dims=self.dims,
         )
+
+    def _position(self) -> int:
+        """Compressed bytes read so far (all of them once the data file is closed)."""
+        if self._raw is None:
+            return 0
+        return self.data_path.stat().st_size if self._raw.closed else self._raw.tell()
 
     def rows(self) -> Iterator[Located]:
         path = self.data_path

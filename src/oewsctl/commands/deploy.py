@@ -44,9 +44,12 @@ def render_cmd(
 
     Example: oewsctl render | less    or    oewsctl render --out /tmp/manifests
     """
-    config = run_context(ctx).config
-    assert config is not None
-    objects = manifests(config, image)
+    run = run_context(ctx)
+    assert run.config is not None
+    objects = manifests(run.config, image)
+    if out is None and run.options.output == "json":
+        out_console.print_json(json.dumps(objects))
+        return
     if out is None:
         out_console.out(to_yaml(objects), end="", highlight=False)
         return

@@ -1,0 +1,65 @@
+"""Backup folders without a cluster: cleaning exported objects, verify, list, retention, the DNS note."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from oewsctl.backup import MANIFEST, clean, dns_change, file_sha256, list_backups, prune, verify
+from oewsctl.config import load_config
+from tests.conftest import DATA_DIR
+
+CONFIG = DATA_DIR / "deploy" / "oewsctl.yaml"
+
+
+def make_backup(dest: Path, backup_id: str, database: Path) -> Path:
+    folder = dest / backup_id
+    (folder / "state").mkdir(parents=True)
+    shutil.copyfile(database, folder / "oews.db")
+    shutil.copyfile(CONFIG, folder / "oewsctl.yaml")
+    (folder / "state" / "01-namespace-oews.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: oews}\n")
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    manifest = {"time": "2026-11-26T03:15:00+00:00", "database": {"sha256": file_sha256(folder / "oews.db"), "size": 1},
+                "files": [{"path": str(p.relative_to(folder)), "size": p.stat().st_size, "sha256": file_sha256(p)} for p in files]}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    return folder
+
+
+def test_clean_drops_status_and_server_fields_but_keeps_the_spec() -> None:
+    live = {"apiVersion": "apps/v1", "kind": "Deployment", "status": {"replicas": 2}, "spec": {"replicas": 2},
+            "metadata": {"name": "oews-api", "namespace": "oews", "uid": "u", "resourceVersion": "7", "generation": 3,
+                         "managedFields": [{}], "creationTimestamp": "t", "labels": {"a": "b"},
+                         "annotations": {"deployment.kubernetes.io/revision": "4", "kubernetes.io/change-cause": "deploy"}}}
+    assert clean(live) == {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 2},
+                           "metadata": {"name": "oews-api", "namespace": "oews", "labels": {"a": "b"},
+                                        "annotations": {"kubernetes.io/change-cause": "deploy"}}}
+
+
+def test_verify_finds_a_damaged_file_and_a_damaged_database(tmp_path: Path, sample_db: Path) -> None:
+    folder = make_backup(tmp_path, "20261126T031500Z", sample_db)
+    assert verify(folder) == []
+    (folder / "oewsctl.yaml").write_text((folder / "oewsctl.yaml").read_text() + "\n# edited\n")
+    with (folder / "oews.db").open("r+b") as db:
+        db.truncate(4096)
+    problems = verify(folder)
+    assert "oewsctl.yaml: SHA-256 or size differs from manifest.json (damaged)" in problems
+    assert "oews.db: SHA-256 or size differs from manifest.json (damaged)" in problems
+    assert any(p.startswith("oews.db: ") and "truncated or damaged" in p for p in problems)
+
+
+def test_partial_folders_are_not_backups_and_retention_keeps_the_newest(tmp_path: Path, sample_db: Path) -> None:
+    for backup_id in ("20261124T031500Z", "20261125T031500Z", "20261126T031500Z"):
+        make_backup(tmp_path, backup_id, sample_db)
+    (tmp_path / ".20261127T031500Z.partial").mkdir()  # a crashed run
+    assert [b.id for b in list_backups(tmp_path)] == ["20261124T031500Z", "20261125T031500Z", "20261126T031500Z"]
+    assert prune(tmp_path, 2) == ["20261124T031500Z"]
+    assert [b.id for b in list_backups(tmp_path)] == ["20261125T031500Z", "20261126T031500Z"]
+
+
+def test_dns_change_only_when_the_server_address_changed() -> None:
+    saved = load_config(CONFIG)
+    moved = saved.model_copy(deep=True)
+    moved.nodes[0].host = "203.0.113.99"
+    assert dns_change(saved, saved) is None
+    assert dns_change(saved, moved) == "DNS: point api.example.com (A record) at 203.0.113.99 — it still points at 203.0.113.10, the old server's address"
