@@ -220,6 +220,8 @@ class NameIndex:
                 first_city = normalize(area.name.split(",")[0].split("-")[0])
                 if " ".join(first_city) in state_names:
                     self._metro_of_state_name[tuple(first_city)] = area.code
+                    if first_city == ["washington"]:  # "DC metro", "Washington DC area"
+                        self._metro_of_state_name.update({("dc",): area.code, ("washington", "dc"): area.code})
 
     def _add_metro(self, area: Area) -> None:
         full = normalize(area.name)
@@ -330,7 +332,7 @@ class NameIndex:
 
     def _with_suffix(self, words: list[str], start: int, end: int, place: _PlaceName, phrase: tuple[str, ...]) -> AreaMention:
         code, via = place.code, place.kind
-        if end < len(words) and words[end] in METRO_SUFFIXES and phrase in self._metro_of_state_name and place.kind == "state":
+        if end < len(words) and words[end] in METRO_SUFFIXES and phrase in self._metro_of_state_name and place.kind in ("state", "alias"):
             code, via = self._metro_of_state_name[phrase], "city"
         explicit_state = start >= 2 and words[start - 2 : start] == ["state", "of"]
         while end < len(words) and words[end] in AREA_SUFFIXES:
@@ -450,8 +452,3 @@ class NameIndex:
             return matches
         titles = {o.title.lower(): o.title for o in self.occupations.values()}
         return [titles[t] for t in difflib.get_close_matches(text.lower(), list(titles), n=limit, cutoff=0.4)]
-
-    def detailed_children(self, occupation: Occupation) -> list[Occupation]:
-        """Detailed occupations inside a broad or major group (by SOC code prefix)."""
-        prefix = occupation.code.rstrip("0") or occupation.code
-        return [o for o in self.occupations.values() if o.level == 3 and o.code.startswith(prefix) and o.code != occupation.code]

@@ -22,6 +22,7 @@ PLAN_CACHE_SIZE = 4096
 
 _PERCENTILE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?[\s-]*(?:percentile|pct|%ile)")
 _PERCENTILES: dict[int, Statistic] = {10: "pct10", 25: "pct25", 50: "median", 75: "pct75", 90: "pct90"}
+_SHARES: dict[tuple[str, bool], Statistic] = {("10", True): "pct90", ("25", True): "pct75", ("10", False): "pct10", ("25", False): "pct25"}
 _YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
 _TOP = re.compile(
     r"\b(highest|top|best|most|lowest|least|worst)[\s-]*(paying|paid|pay|salar\w*|wages?|earning)\b|\btop\s+\d+\b"
@@ -92,6 +93,10 @@ def detect_statistic(text: str) -> Statistic:
         return "median"
     if re.search(r"\bmean\b|\baverage\b|\bavg\b", text):
         return "mean"
+    share = re.search(r"\b(top|highest[\s-]paid|best[\s-]paid|bottom|lowest[\s-]paid)\s+(10|25)\s*(?:%|percent)", text)
+    if share:
+        high = share.group(1).startswith(("top", "highest", "best"))
+        return _SHARES[(share.group(2), high)]
     if re.search(r"\bentry[\s-]level\b|\bstarting\b|\blow end\b", text):
         return "pct10"
     if re.search(r"\btop earners\b|\bhigh end\b|\btop 10 ?%", text):

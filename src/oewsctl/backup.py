@@ -192,20 +192,27 @@ class BackupOptions:
 
 
 def _copy_database(config: "Config", work: Path) -> Step:
-    node = db_node_names(config)[0]
+    nodes = db_node_names(config)
 
     def run(ctx: "RunContext") -> str:
         from oews_api.builder.validate import validate_database
 
         work.mkdir(parents=True, exist_ok=True)
-        sha = ctx.ssh.download(node, config.database.path, work / DB_FILE, sudo=True, progress=ctx.options.output == "text")
-        report = validate_database(work / DB_FILE)
-        ctx.results["backup_db"] = Release.of(report.facts) if "releases" in report.facts else Release(sha, (work / DB_FILE).stat().st_size)
-        return f"sha256 {sha[:12]}… (matches {node}'s file)"
+        target = work / DB_FILE
+        failures = []
+        for node in nodes:  # any DB node holds the same file: the next one stands in for one that is down
+            try:
+                sha = ctx.ssh.download(node, config.database.path, target, sudo=True, progress=ctx.options.output == "text")
+            except OewsctlError as exc:
+                failures.append(exc.message)
+                continue
+            report = validate_database(target)
+            ctx.results["backup_db"] = Release.of(report.facts) if "releases" in report.facts else Release(sha, target.stat().st_size)
+            return f"sha256 {sha[:12]}… from {node} (matches the node's file)"
+        raise OewsctlError("; ".join(failures), hint="check the DB nodes hold the database: oewsctl db status")
 
-    return Step(f"copy {config.database.path} → {work / DB_FILE}", node=node, action=run,
-                detail="stream over SSH; the SHA-256 is checked against the file on the node",
-                remediation=f"check that {node} holds the database: oewsctl db status")
+    return Step(f"copy {config.database.path} from {' or '.join(nodes)} → {work / DB_FILE}", action=run,
+                detail="stream over SSH; the SHA-256 is checked against the file on the node")
 
 
 def _export(config: "Config", work: Path) -> Step:

@@ -43,16 +43,17 @@ SPACE_MARGIN = 16 * 1024 * 1024
 """Free space demanded beyond the file itself (the filesystem must not end up full)."""
 
 INSPECT = (
-    'live=$1; dir=${live%/*}; base=${live##*/}\n'
-    'mkdir -p -- "$dir"\n'
-    'echo "avail_kib $(df -Pk -- "$dir" | awk \'NR==2 {print $4}\')"\n'
+    'live=$1; dir=${live%/*}; base=${live##*/}; fs=$dir\n'
+    'while [ ! -d "$fs" ]; do fs=${fs%/*}; [ -n "$fs" ] || fs=/; done\n'
+    'echo "avail_kib $(df -Pk -- "$fs" | awk \'NR==2 {print $4}\')"\n'
     '[ -f "$live" ] && echo "live $(stat -c \'%i %s\' -- "$live")"\n'
     'for v in "$dir/$base".v*; do n=${v##*.v}; case $n in ""|*[!0-9]*) continue;; esac\n'
     '  [ -f "$v" ] && echo "version $n $(stat -c \'%i %s %Y\' -- "$v")"; done\n'
     '[ -r "$dir/.$base.releases.json" ] && { echo ledger; cat -- "$dir/.$base.releases.json"; }\n'
     'exit 0'
 )
-"""Run as ``sh -c INSPECT sh LIVE``: free bytes, live inode/size, versions, then the ledger (JSON)."""
+"""Run as ``sh -c INSPECT sh LIVE``: free KiB where the file goes (the nearest existing directory:
+a fresh node has no storage dir yet), live inode/size, versions, then the ledger (JSON). Reads only."""
 
 SWITCH = (
     'live=$1 staged=$2 keep=$3; dir=${live%/*}; base=${live##*/}\n'
@@ -512,10 +513,21 @@ def node_status(pool: "SSHPool", config: "Config", node: str) -> dict[str, Any]:
     return {"node": node, "path": layout.live, "live": live, "versions": versions, "free": state.avail}
 
 
+def node_status_or_error(pool: "SSHPool", config: "Config", node: str) -> dict[str, Any]:
+    """``node_status``, or the reason it is unknown: one unreachable node does not hide the others."""
+    try:
+        return node_status(pool, config, node)
+    except OewsctlError as exc:
+        return {"node": node, "path": config.database.path, "error": exc.message}
+
+
 def status_lines(nodes: list[dict[str, Any]], pods: list[PodServes]) -> list[str]:
     lines = []
     for item in nodes:
-        live = item["live"]
+        live = item.get("live")
+        if "error" in item:
+            lines.append(f"{item['node']}: unknown ({item['error']})")
+            continue
         if live is None:
             lines.append(f"{item['node']}: no database at {item['path']}")
         else:

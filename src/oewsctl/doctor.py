@@ -33,7 +33,6 @@ MAX_SKEW_SECONDS = 2.0
 SERVER_PORTS = (6443, 10250, 80, 443)
 AGENT_PORTS = (10250, 80, 443)
 ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
-CHECKS = ("ssh", "sudo", "arch", "disk", "memory", "clock", "ports")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from oewsctl.runner import RunContext
 
 IMAGES_FILE = "images.json"
-KNOWN_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
+QEMU_HANDLERS = {"linux/amd64": "qemu-x86_64", "linux/arm64": "qemu-aarch64", "linux/arm/v7": "qemu-arm"}
+KNOWN_PLATFORMS = tuple(QEMU_HANDLERS)
+BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 _MACHINE_TO_PLATFORM = {"x86_64": "linux/amd64", "amd64": "linux/amd64", "aarch64": "linux/arm64", "arm64": "linux/arm64"}
 
 
@@ -356,10 +358,37 @@ def _buildx_step(spec: BuildSpec) -> Step:
     return Step(f"build and push {spec.refs[0]} for {', '.join(spec.platforms)} with docker buildx", action=run, detail=shlex.join(argv))
 
 
+def _emulation_steps(spec: BuildSpec) -> Iterator[Step]:
+    """Foreign platforms need qemu binfmt when the Dockerfile RUNs anything: check before building."""
+    dockerfile = (spec.source.context / spec.dockerfile).read_text()
+    if not re.search(r"^\s*RUN\s", dockerfile, re.MULTILINE):
+        return
+    for platform in spec.platforms:
+        if platform != native_platform():
+            yield Step(f"check qemu emulation for {platform}", action=lambda ctx, p=platform: check_emulation(p), detail=f"read {BINFMT_DIR}/{QEMU_HANDLERS[platform]}")
+
+
+def check_emulation(platform: str) -> str:
+    """The kernel runs ``platform`` binaries through qemu (binfmt_misc handler enabled)."""
+    handler = BINFMT_DIR / QEMU_HANDLERS[platform]
+    try:
+        enabled = handler.read_text().splitlines()[0].strip() == "enabled"
+    except OSError:
+        enabled = False
+    if not enabled:
+        raise OewsctlError(
+            f"{platform} binaries cannot run here: {handler} is missing or disabled, so RUN steps would fail",
+            hint=("sudo apt install qemu-user-static binfmt-support && sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; "
+                  f"sudo update-binfmts --enable {QEMU_HANDLERS[platform]}"),
+        )
+    return f"{QEMU_HANDLERS[platform]} enabled"
+
+
 def build_plan(spec: BuildSpec, *, buildx: bool = False) -> Plan:
     """The `image build` plan: build (per platform), tag, and with --push push and record."""
     refs, first = spec.refs, spec.refs[0]
     plan = Plan("image build", mutating=spec.push)
+    plan.extend(list(_emulation_steps(spec)))
     if len(spec.platforms) > 1 and buildx:
         plan.add(_buildx_step(spec))
     elif len(spec.platforms) > 1:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from oewsctl.errors import LockHeldError, OewsctlError
-from oewsctl.kube import Kube
 
 if TYPE_CHECKING:
     from oewsctl.config import Config
@@ -90,6 +89,8 @@ def _describe(info: dict[str, object]) -> str:
 @contextmanager
 def _cluster_lease(config: "Config | None", holder: dict[str, object], *, break_lock: bool) -> Iterator[None]:
     """Hold the in-cluster Lease too, when the API answers (see the module docstring)."""
+    from oewsctl.kube import Kube  # here, not at the top: oewsctl.kube imports this module (state_dir)
+
     api_version, kind, name, namespace = LEASE
     if config is None or not config.cluster.kubeconfig_path.is_file():
         yield

@@ -43,6 +43,15 @@ def test_run_as_user_and_with_sudo(ssh_nodes: TestCluster) -> None:
         assert pool.run("machine2", ["wc", "-c"], stdin=b"x" * 3_000_000).stdout.strip() == "3000000"
 
 
+def test_verbose_streams_remote_output_per_node(ssh_nodes: TestCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    with SSHPool(ssh_nodes.config, verbose=True) as pool:
+        pool.run("machine2", ["sh", "-c", "echo first; echo to-stderr >&2; printf 'no newline'"])
+        pool.read_file("machine2", "/etc/hostname")  # file contents are data, never echoed
+    err = capsys.readouterr().err
+    assert "machine2| first" in err and "machine2| to-stderr" in err and "machine2| no newline" in err
+    assert Path("/etc/hostname").read_text().strip() not in err.replace("machine2|", "")
+
+
 def test_sudo_that_wants_a_password_is_a_clear_error(ssh_nodes: TestCluster) -> None:
     ssh_nodes.node("machine2").require_sudo_password()
     with SSHPool(ssh_nodes.config) as pool, pytest.raises(SudoPasswordRequired) as info:

@@ -94,3 +94,17 @@ def test_unknown_year_and_unknown_occupation_are_said_plainly(answerer: Answerer
 def test_a_broad_group_without_a_state_row_answers_with_its_detailed_occupations(answerer: Answerer) -> None:
     answer = answerer.answer(build_plan("what do doctors make in Texas", answerer.index), charts=False)
     assert "group Physicians" in answer.text and answer.rows and all(r["occ_code"].startswith("2912") for r in answer.rows)
+
+
+def test_every_detailed_occupation_title_resolves_to_itself(answerer: Answerer) -> None:
+    """Official titles, "All Other" and "Except" ones included, in any case: the general problem, not a list."""
+    index = answerer.index
+    states = sorted((a for a in index.areas.values() if a.type == "S"), key=lambda a: a.code)
+    wrong = []
+    for n, occupation in enumerate(sorted((o for o in index.occupations.values() if o.level == 3), key=lambda o: o.code)):
+        state = states[n % len(states)]
+        title = occupation.title.lower() if n % 2 else occupation.title
+        plan = build_plan(f"median salary for {title} in {state.name}", index)
+        if plan.occupations != [occupation.code] or plan.areas != [state.code]:
+            wrong.append(f"{occupation.title} / {state.name} -> {plan.occupations} {plan.areas}")
+    assert not wrong, "\n".join(wrong)

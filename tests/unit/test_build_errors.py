@@ -152,3 +152,7 @@ def test_cli_one_line_error_and_exit_codes(oewsctl_proc: CliRun, flatfile_copy: 
     assert missing.returncode == 2 and "no such file or directory" in missing.stderr
     no_dir = oewsctl_proc("db", "build", "--from", BLS_SAMPLE, "--out", tmp_path / "missing-dir" / "oews.db")
     assert no_dir.returncode == 1 and "output directory" in no_dir.stderr
+
+
+def test_out_is_a_directory(tmp_path: Path, out: Path) -> None:
+    assert "is a directory" in fails([BLS_SAMPLE], out.parent, BuildUsageError)

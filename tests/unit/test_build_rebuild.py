@@ -39,3 +39,12 @@ def test_an_unusable_db_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="half.db"):
         build_database([half], tmp_path / "next.db")
     assert not (tmp_path / "next.db").exists()
+
+
+def test_dry_run_says_where_each_year_comes_from_and_writes_nothing(sample_db: Path, tmp_path: Path, oewsctl_proc: CliRun) -> None:
+    newer = write_all_data_csv(tmp_path / "all_data_M_2026.csv")
+    result = oewsctl_proc("--dry-run", "db", "build", "--from", sample_db, "--from", newer, "--out", tmp_path / "next.db")
+    assert result.returncode == 0
+    assert f"2025 (May 2025) from {sample_db} [oews_db]" in result.stderr
+    assert f"2026 (May 2026) from {newer} [spreadsheet]" in result.stderr
+    assert not (tmp_path / "next.db").exists()

@@ -100,3 +100,10 @@ def test_inspect_reads_the_ledger_and_ignores_a_broken_one() -> None:
     assert state.avail == 10240 and state.ledger_live is not None and state.ledger_live.release == "May 2025"
     assert state.release_of_version(2).sha256 == "b" * 64  # type: ignore[union-attr]
     assert parse_inspect("m1", "avail_kib 1\nledger\n{broken").ledger_live is None
+
+
+def test_inspect_on_a_fresh_node_reads_only(tmp_path: Path) -> None:
+    target = tmp_path / "opt" / "k3s" / "storage" / "oews.db"
+    state = parse_inspect("m1", sh(INSPECT, str(target)))
+    assert state.avail > 0 and state.live_inode is None and state.versions == []
+    assert list(tmp_path.iterdir()) == []  # nothing created

@@ -147,6 +147,18 @@ def test_multi_platform_plan_without_buildx_joins_per_arch_images(repo: Path) ->
     ]
 
 
+def test_foreign_platform_with_run_steps_checks_qemu_first(repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (repo / "Dockerfile").write_text("FROM scratch\nRUN true\n")
+    _git(repo, "commit", "-qam", "run")
+    foreign = "linux/arm64" if images.native_platform() == "linux/amd64" else "linux/amd64"
+    plan = images.build_plan(_spec(repo, platforms=f"{images.native_platform()},{foreign}", push=True))
+    assert [s.description for s in plan.steps][:2] == [f"check qemu emulation for {foreign}", f"build {REPO}:9.8.7-{images.native_platform().split('/')[1]} for {images.native_platform()}"]
+    monkeypatch.setattr(images, "BINFMT_DIR", tmp_path)  # a kernel without the handler registered
+    with pytest.raises(OewsctlError, match="cannot run here") as info:
+        images.check_emulation(foreign)
+    assert "update-binfmts --enable" in (info.value.hint or "")
+
+
 def test_multi_platform_plan_with_buildx_is_one_command(repo: Path) -> None:
     spec = _spec(repo, tags=[f"{REPO}:1.0"], platforms="linux/amd64,linux/arm64", push=True)
     plan = images.build_plan(spec, buildx=True)

@@ -116,6 +116,8 @@ class AllDataConverter:
 
     def convert(self, values: Sequence[object], line: int) -> Row | None:
         """The row, or None when it is deliberately not loaded (other filter, ownership-only cell)."""
+        if "survey_year" in self.pos and self.field(values, "survey_year") != str(self.year):
+            raise SourceError(self.path, f"year {self.field(values, 'survey_year')!r} in a file read as {self.year}", line=line, field="YEAR", hint="split the file by year, one --from each")
         industry = self._industry(values, line)
         if industry is None:
             self.skipped += 1

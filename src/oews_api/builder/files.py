@@ -6,10 +6,12 @@ import hashlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from oews_api.builder.errors import SourceError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+FETCH = 5_000
 
 
 def file_sha256(path: Path) -> str:
@@ -37,5 +39,13 @@ def sqlite_tables(path: Path) -> set[str]:
     try:
         with closing(connect_readonly(path)) as db:
             return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(path, f"unreadable SQLite file ({exc}); it may be truncated or damaged") from None
+
+
+def fetch(cursor: sqlite3.Cursor, path: Path) -> list[Any]:
+    """The next rows; a damaged file mid-read is a SourceError naming it, not a write error."""
+    try:
+        return cursor.fetchmany(FETCH)
     except sqlite3.DatabaseError as exc:
         raise SourceError(path, f"unreadable SQLite file ({exc}); it may be truncated or damaged") from None

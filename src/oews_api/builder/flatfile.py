@@ -148,6 +148,7 @@ class FlatFileRelease:
             raise SourceError(path, f"unexpected header {list(got)!r}, expected {list(DATA_HEADER)!r}", line=1)
         year_bytes, period = str(year).encode(), b"A01"
         datatypes = {code.encode(): where for code, where in _DATATYPES.items()}
+        employment = _EMPLOYMENT  # a local: looked up 6 M times
         key = b""
         keep = False
         values: list[object] = []
@@ -182,7 +183,7 @@ class FlatFileRelease:
             if values[index] is not None or measure in reasons:
                 raise SourceError(path, f"duplicate series {_text(series).strip()}", line=number, field="series_id", hint="each series may appear once; the file may have been concatenated twice")
             try:
-                values[index] = int(parts[3]) if index == _EMPLOYMENT else float(parts[3])
+                values[index] = int(parts[3]) if index == employment else float(parts[3])
             except ValueError:
                 value = parts[3].strip()
                 if value != b"-":

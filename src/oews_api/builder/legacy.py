@@ -13,11 +13,10 @@ from pathlib import Path
 
 from oews_api.builder.alldata import AllDataConverter, column_positions
 from oews_api.builder.errors import SourceError
-from oews_api.builder.files import connect_readonly
+from oews_api.builder.files import connect_readonly, fetch
 from oews_api.builder.model import CellFilter, Located, ReleaseInput, SourceFile
 
 LEGACY_TABLE = "oews_data"
-FETCH = 5_000
 
 
 def read_legacy(path: Path, include: CellFilter | None = None) -> list[ReleaseInput]:
@@ -44,7 +43,7 @@ def _release(path: Path, positions: dict[str, int], year_column: str, year: int,
     def rows() -> Iterator[Located]:
         with closing(connect_readonly(path)) as db:
             cursor = db.execute(f'SELECT rowid, * FROM {LEGACY_TABLE} WHERE CAST("{year_column}" AS INTEGER) = ?', (year,))
-            while chunk := cursor.fetchmany(FETCH):
+            while chunk := fetch(cursor, path):
                 for rowid, *cells in chunk:
                     row = converter.convert(cells, rowid)
                     if row is not None:
@@ -64,3 +63,4 @@ def _release(path: Path, positions: dict[str, int], year_column: str, year: int,
         dims=converter.dims,
     )
     return release
+

@@ -81,9 +81,13 @@ class ReleaseInput:
     """Input rows deliberately not loaded (e.g. ownership-only spreadsheet rows); reported to the user."""
 
 
+PAID_ONE_WAY = "paid_one_way"
+"""Footnote 4, before ``wage_reason`` turns it into annual_only or hourly_only (never stored)."""
+
+
 def wage_reason(measure: str, base_reason: str) -> str:
     """Footnote 4 means annual-only or hourly-only depending on the measure it sits on."""
-    if base_reason != "paid_one_way":
+    if base_reason != PAID_ONE_WAY:
         return base_reason
     if measure in HOURLY_MEASURES:
         return ANNUAL_ONLY
@@ -92,7 +96,7 @@ def wage_reason(measure: str, base_reason: str) -> str:
     return NOT_AVAILABLE
 
 
-FOOTNOTE_REASONS: dict[str, str] = {"5": TOP_CODED, "8": NOT_RELEASED, "4": "paid_one_way"}
+FOOTNOTE_REASONS: dict[str, str] = {"5": TOP_CODED, "8": NOT_RELEASED, "4": PAID_ONE_WAY}
 
 
 def make_row(occ: str, area: str, year: int, industry: str, values: list[object], reasons: dict[str, str]) -> Row:

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import TypeVar
 
 from oews_api.builder.errors import SourceError
-from oews_api.builder.files import connect_readonly
+from oews_api.builder.files import connect_readonly, fetch
 from oews_api.builder.model import ESTIMATE_COLUMNS, CellFilter, Dimensions, Located, ReleaseInput, SourceFile
 
-FETCH = 5_000
+T = TypeVar("T")
 
 
 def read_built(path: Path, include: CellFilter | None = None) -> list[ReleaseInput]:
@@ -42,17 +43,16 @@ def _release(path: Path, everything: Dimensions, year: int, code: str, descripti
     def rows() -> Iterator[Located]:
         with closing(connect_readonly(path)) as db:
             cursor = db.execute(f"SELECT {', '.join(ESTIMATE_COLUMNS)} FROM estimates WHERE year = ?", (year,))
-            while chunk := cursor.fetchmany(FETCH):
+            while chunk := fetch(cursor, path):
                 for row in chunk:
                     occ, area, _, industry = row[:4]
                     done[0] += 1
                     if include is not None and not include(area, industry):
                         continue
-                    for table, key, used in ((everything.areas, area, dims.areas), (everything.occupations, occ, dims.occupations), (everything.industries, industry, dims.industries)):
-                        if key not in used:
-                            if key not in table:
-                                raise SourceError(path, f"estimate row {done[0]:,} of {year} uses code {key!r}, which has no name in the database")
-                            used[key] = table[key]
+                    where = f"estimate row {done[0]:,} of {year}"
+                    _carry(everything.areas, dims.areas, area, path, where)
+                    _carry(everything.occupations, dims.occupations, occ, path, where)
+                    _carry(everything.industries, dims.industries, industry, path, where)
                     yield done[0], row
 
     return ReleaseInput(
@@ -66,3 +66,12 @@ def _release(path: Path, everything: Dimensions, year: int, code: str, descripti
         position=lambda: done[0],
         dims=dims,
     )
+
+
+def _carry(names: dict[str, T], used: dict[str, T], code: str, path: Path, where: str) -> None:
+    """Copy one code's name into the new build (once), failing if the old file lacks it."""
+    if code in used:
+        return
+    if code not in names:
+        raise SourceError(path, f"{where} uses code {code!r}, which has no name in the database")
+    used[code] = names[code]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -47,7 +47,7 @@ class Spreadsheet:
             raise SourceError(self.path, "cannot tell the survey year", hint="rename the file like all_data_M_2024.xlsx or add a YEAR column")
         return year
 
-    def _records(self) -> Iterator[tuple[int, Sequence[object]]]:
+    def _records(self) -> Generator[tuple[int, Sequence[object]], None, None]:
         if self.path.suffix.lower() == ".csv":
             yield from self._csv()
         else:

@@ -41,7 +41,7 @@ def validate_database(path: Path) -> ValidationReport:
     """Check ``path`` fully (integrity, schema, content); see the module docstring."""
     report = ValidationReport(Path(path))
     if not path.is_file():
-        report.problems.append(f"{path}: no such file")
+        report.problems.append(f"{path}: {'not a file' if path.exists() else 'no such file'}")
         return report
     report.facts["size"] = path.stat().st_size
     report.facts["sha256"] = file_sha256(path)

@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
 from pathlib import Path
 
-from oews_api.builder.errors import BuildError, SourceError
+from oews_api.builder.errors import BuildError, BuildUsageError, SourceError
 from oews_api.builder.files import file_sha256
 from oews_api.builder.model import ESTIMATE_COLUMNS, Dimensions, Located, ReleaseInput
 from oews_api.schema import DDL, INDEXES, SCHEMA_VERSION
@@ -74,6 +74,8 @@ def write_database(releases: list[ReleaseInput], out: Path, progress: Progress |
     out = out.resolve()
     if not out.parent.is_dir():
         raise BuildError(f"output directory {out.parent} does not exist", hint="create it first or pick another --out")
+    if out.is_dir():
+        raise BuildUsageError(f"--out {out} is a directory", hint="name the database file, e.g. --out oews.db")
     temp = out.with_name(f".{out.name}.building-{os.getpid()}")
     try:
         temp.unlink(missing_ok=True)
@@ -85,6 +87,8 @@ def write_database(releases: list[ReleaseInput], out: Path, progress: Progress |
         if not report.ok:
             raise BuildError(f"the built database failed validation: {'; '.join(report.problems)}", hint="the input data is inconsistent; check the file named above")
         os.replace(temp, out)
+    except (OSError, sqlite3.Error) as exc:  # readers turn their own I/O errors into SourceError first
+        raise BuildError(f"cannot write {out}: {exc}", hint="check free disk space and the output directory's permissions") from None
     finally:
         temp.unlink(missing_ok=True)
     return BuildSummary(

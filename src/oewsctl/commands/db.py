@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from oews_api.builder import BuildError, BuildUsageError, build_database
+from oews_api.builder import BuildError, BuildUsageError, build_database, plan_releases
 from oews_api.builder.validate import validate_database
 from oews_api.builder.writer import Progress as ProgressCallback
 from oewsctl.commands._common import options, run_context
@@ -42,7 +42,7 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
         yield None
         return
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err_console, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def update(label: str, done: int, total: int) -> None:
             if label not in tasks:
@@ -74,7 +74,7 @@ def build(
     """
     opts = options(ctx)
     if opts.dry_run:
-        err_console.print(f"would build {out} from: {', '.join(map(str, sources))} (nothing changed)", markup=False)
+        _print_build_plan(sources, out, replace_year)
         return
     with _progress_bar(opts.output == "text" and interactive()) as progress:
         try:
@@ -92,6 +92,18 @@ def build(
         markup=False,
     )
     out_console.print(f"sha256 {summary.sha256}", markup=False)
+
+
+def _print_build_plan(sources: list[Path], out: Path, replace_year: bool) -> None:
+    """--dry-run: open the inputs (headers and mapping files only) and say which year comes from where."""
+    try:
+        releases = plan_releases(sources, replace_year=replace_year)
+    except BuildError as exc:
+        raise _as_cli_error(exc) from None
+    err_console.print(f"Plan for db build ({len(releases)} releases, nothing changed):", markup=False)
+    for release in releases:
+        err_console.print(f"  {release.year} ({release.description}) from {release.origin} [{release.files[0].kind}]", markup=False)
+    err_console.print(f"  then validate and write {out}", markup=False)
 
 
 @db_app.command("validate")
@@ -204,14 +216,14 @@ def status(ctx: typer.Context) -> None:
 
     Reads only (SSH to the DB nodes, /health of each pod through the API server). Example:  oewsctl db status
     """
-    from oewsctl.database import db_node_names, node_status, pods_serving, status_lines
+    from oewsctl.database import db_node_names, node_status_or_error, pods_serving, status_lines
     from oewsctl.kube import Kube
 
     run = run_context(ctx)
     config = run.config
     assert config is not None
     try:
-        nodes = [node_status(run.ssh, config, name) for name in db_node_names(config)]
+        nodes = [node_status_or_error(run.ssh, config, name) for name in db_node_names(config)]
     finally:
         run.close()
     try:
