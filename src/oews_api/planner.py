@@ -13,12 +13,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from oews_api.names import NameIndex
-from oews_api.text import NOISE_WORDS, normalize
+from oews_api.text import NOISE_WORDS, QUESTION_WORDS, normalize
 
 Statistic = Literal["employment", "mean", "median", "pct10", "pct25", "pct75", "pct90", "jobs_1000", "loc_quotient"]
 Term = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 MIN_OCCUPATION_SCORE = 0.6
 PLAN_CACHE_SIZE = 4096
+MAX_TERMS = 5  # occupations or areas in one plan
 
 _PERCENTILE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?[\s-]*(?:percentile|pct|%ile)")
 _PERCENTILES: dict[int, Statistic] = {10: "pct10", 25: "pct25", 50: "median", 75: "pct75", 90: "pct90"}
@@ -57,10 +58,10 @@ class Plan(BaseModel):
         None, description="annual salary or hourly wage; null = annual unless BLS publishes only hourly"
     )
     occupations: list[Term] = Field(
-        default_factory=list, max_length=5, description="SOC codes (15-1252) or occupation names; empty = all occupations"
+        default_factory=list, max_length=MAX_TERMS, description="SOC codes (15-1252) or occupation names; empty = all occupations"
     )
-    areas: list[Term] = Field(default_factory=list, max_length=5, description="BLS area codes or place names; empty = the whole U.S.")
-    year: int | None = Field(None, ge=1997, le=2100, description="survey year; null = latest")
+    areas: list[Term] = Field(default_factory=list, max_length=MAX_TERMS, description="BLS area codes or place names; empty = the whole U.S.")
+    year: int | None = Field(None, ge=1900, le=2100, description="survey year; null = latest")
     area_type: Literal["S", "M"] = Field("S", description="top_areas: rank states (S) or metro areas (M)")
     limit: int = Field(10, ge=1, le=50, description="rows for top and top_areas")
     ascending: bool = Field(False, description="top: lowest first")
@@ -120,9 +121,11 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     mentions = index.find_areas(words, question)
     used = {i for m in mentions for i in range(m.start, m.end)}
     rest = [word for i, word in enumerate(words) if i not in used]
-    areas = list(dict.fromkeys(m.area.code for m in mentions))
+    areas = list(dict.fromkeys(m.area.code for m in mentions))[:MAX_TERMS]
     statistic = detect_statistic(text)
     occupations = _occupation_terms(rest, index, split_on_and=bool(_COMPARE_CUES.search(text)))
+    if not occupations and not areas and not set(words) & QUESTION_WORDS:
+        occupations = [question.strip()[:120] or "?"]  # nothing recognisable: answered as "could not match"
     year_match = [int(y) for y in _YEAR.findall(question)]
     intent: Literal["value", "compare", "top", "top_areas", "trend"] = "value"
     top_areas = _TOP_AREAS.search(text)
@@ -190,7 +193,7 @@ def _occupation_terms(words: list[str], index: NameIndex, *, split_on_and: bool)
             and all(m.score >= MIN_OCCUPATION_SCORE + 0.15 for m in best)
             and (not whole or min(m.score for m in best) > whole[0].score)
         ):
-            return codes[:5]
+            return codes[:MAX_TERMS]
     if whole and whole[0].score >= MIN_OCCUPATION_SCORE:
         return [whole[0].item.code]
     leftover = " ".join(_content(words))

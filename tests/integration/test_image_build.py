@@ -105,9 +105,12 @@ def test_image_config_is_safe_by_default(docker_client: docker.DockerClient, bui
     labels = config["Labels"]
     version = built.tag.rsplit(":", 1)[1]
     assert labels["org.opencontainers.image.version"] == version
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    if head:
-        assert labels["org.opencontainers.image.revision"].startswith(head)
+    revision = labels["org.opencontainers.image.revision"]
+    recorded = json.loads((built.state / "images.json").read_text())
+    assert revision == next(iter(recorded.values()))["revision"]
+    if (ROOT / ".git").exists():  # the label names a real commit of this repository
+        commit = revision.removesuffix("-dirty")
+        assert subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{commit}^{{commit}}"]).returncode == 0
     assert labels["org.opencontainers.image.source"].startswith("http")
 
 

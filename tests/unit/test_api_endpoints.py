@@ -154,3 +154,18 @@ async def test_metrics_count_requests_by_route_template_and_status(api_client: h
     assert "occupation=" not in text  # never the raw URL
     sha = hashlib.sha256(api_db.read_bytes()).hexdigest()
     assert f'sha256="{sha}"' in text and 'release="May 2025"' in text
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("compare nurse pay in Texas, Ohio, Utah, Iowa, Maine, Idaho and Oregon", "Texas"),
+        ("median salary for nurses in 1995", "no 1995 data"),
+        ("top 99 highest paying jobs in Ohio", "Top 50"),
+        ("?!?!", "could not"),
+    ],
+)
+async def test_odd_questions_get_an_answer_not_an_error(api_client: httpx.AsyncClient, question: str, expected: str) -> None:
+    response = await api_client.post("/api/v1/query", json={"query": question})
+    assert response.status_code == 200, response.text
+    assert expected in response.json()["answer"]
