@@ -7,6 +7,7 @@ see it) and data endpoints answer 503 too.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Everything loaded so far (modules, the name index) lives as long as the process: keep it
+        # out of the garbage collector's full passes, which otherwise stall requests for ~100 ms.
+        gc.collect()
+        gc.freeze()
         if service.llm is not None:
             service.http = httpx.AsyncClient()
         try:

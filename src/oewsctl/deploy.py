@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.images import recorded_image
-from oewsctl.kube import Kube, apply_order, diff, kube_for, ref, wait_until
+from oewsctl.kube import Kube, apply_order, apply_step, diff, kube_for, ref, wait_until
 from oewsctl.plan import Plan, Step
 from oewsctl.registry import ImageRef
 from oewsctl.render import render
@@ -56,19 +56,6 @@ def manifests(config: Config, image: str | None = None) -> list[dict[str, Any]]:
     """The rendered objects in apply order, with the resolved image and change cause filled in."""
     chosen = resolve_image(config, image)
     return apply_order(render(config, image=chosen, change_cause=change_cause(chosen)))
-
-
-def _apply_step(obj: dict[str, Any]) -> Step:
-    def unchanged(ctx: RunContext) -> str | None:
-        return "unchanged" if kube_for(ctx).is_unchanged(obj) else None
-
-    return Step(
-        f"apply {ref(obj)}",
-        action=lambda ctx: kube_for(ctx).apply(obj),
-        skip_if=unchanged,
-        detail="create if absent, else server-side apply (field manager oewsctl)",
-        remediation="check the object with kubectl describe; `oewsctl render` shows what is applied",
-    )
 
 
 def wait_or_roll_back(kube: Kube, target: Target, image: str, *, rollback: bool, echo: Echo | None = None) -> str:
@@ -128,7 +115,7 @@ def deploy_plan(config: Config, options: DeployOptions) -> Plan:
     image = resolve_image(config, options.image)
     target = Target.of(config)
     plan = Plan("deploy")
-    plan.extend([_apply_step(obj) for obj in manifests(config, image)])
+    plan.extend([apply_step(obj) for obj in manifests(config, image)])
     if not options.wait:
         return plan
     plan.add(Step(

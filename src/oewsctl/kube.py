@@ -11,6 +11,7 @@
 - :meth:`Kube.proxy_get`: GET through the API server's service or pod proxy (``/health``).
 - :func:`wait_until`: poll a check, print each new state line once, time out with the last state.
 - :func:`kube_for`: the Kube of a RunContext, created on first use and reused by later steps.
+- :func:`apply_step`: the plan step that applies one object (idempotent, ``=`` when unchanged).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.lock import state_dir
+from oewsctl.plan import Step
 
 if TYPE_CHECKING:
     from kubernetes.dynamic.resource import Resource
@@ -349,6 +351,21 @@ def kube_for(ctx: RunContext) -> Kube:
             raise OewsctlError("this step needs the inventory (oewsctl.yaml) to reach the cluster")
         kube = ctx.results["kube"] = Kube.from_config(ctx.config)
     return kube
+
+
+def apply_step(obj: Mapping[str, Any], *, remediation: str | None = None) -> Step:
+    """A plan step that creates or applies one rendered object; skipped when the live one matches."""
+
+    def unchanged(ctx: RunContext) -> str | None:
+        return "unchanged" if kube_for(ctx).is_unchanged(obj) else None
+
+    return Step(
+        f"apply {ref(obj)}",
+        action=lambda ctx: kube_for(ctx).apply(obj),
+        skip_if=unchanged,
+        detail=f"create if absent, else server-side apply {obj['apiVersion']} (field manager {FIELD_MANAGER})",
+        remediation=remediation or "check the object with kubectl describe; `oewsctl render` shows what is applied",
+    )
 
 
 def wait_until(

@@ -26,7 +26,7 @@ import yaml
 
 from oewsctl.config import Config, NodeConfig
 from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.kube import Kube, KindNotServed, kube_for, ref
+from oewsctl.kube import Kube, KindNotServed, apply_step, kube_for, ref
 from oewsctl.plan import Plan, Step
 from oewsctl.render import TEMPLATES_DIR, render_template, values
 from oewsctl.sections import KubeOnce, Section, Source, probe
@@ -156,21 +156,6 @@ def grafana_secret(password: str) -> dict[str, Any]:
 
 def namespace_object() -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": {"app.kubernetes.io/managed-by": "oewsctl"}}}
-
-
-def apply_step(obj: Mapping[str, Any], *, remediation: str | None = None) -> Step:
-    """Create-or-apply one rendered object; skipped (``=``) when the live one already matches."""
-
-    def skip(ctx: "RunContext") -> str | None:
-        return "already applied, unchanged" if kube_for(ctx).is_unchanged(obj) else None
-
-    return Step(
-        description=f"apply {ref(obj)}",
-        action=lambda ctx: kube_for(ctx).apply(obj),
-        skip_if=skip,
-        detail=f"server-side apply {obj['apiVersion']} {ref(obj)} (field manager oewsctl)",
-        remediation=remediation,
-    )
 
 
 def _live_node(kube: Kube, name: str) -> dict[str, Any]:

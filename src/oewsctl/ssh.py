@@ -14,6 +14,7 @@ as the fast data path (see ``oewsctl.ssh_transfer``).
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import select
 import shlex
@@ -44,6 +45,7 @@ OPENSSH_CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly13
 SUDO_HINT = "give {user} passwordless sudo on {node}: `echo '{user} ALL=(ALL) NOPASSWD: ALL' | sudo tee /etc/sudoers.d/oewsctl` (then `sudo chmod 0440 /etc/sudoers.d/oewsctl`)"
 ENV_WRAPPER = 'set -a; . "$0"; rm -f -- "$0"; set +a; exec "$@"'
 """Sources the 0600 env file named by $0, deletes it, then execs the real command."""
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,9 @@ class SSHPool:
 
     def _write_env(self, name: str, env: Mapping[str, str]) -> str:
         """Write ``KEY='value'`` lines to a fresh 0600 file in /tmp over stdin; return its path."""
+        bad = [key for key in env if not ENV_NAME.fullmatch(key)]
+        if bad:
+            raise ValueError(f"not valid environment variable names: {', '.join(bad)}")
         path = f"/tmp/.oewsctl-env-{secrets.token_hex(8)}"
         body = "".join(f"{key}={shlex.quote(value)}\n" for key, value in env.items()).encode()
         self.check(name, ["sh", "-c", 'umask 077; set -C; cat > "$0"', path], stdin=body, what="write the environment file")
