@@ -188,12 +188,20 @@ def _node_ready(node: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
 
 
-def wait_ready_step(config: Config, timeout: float, names: list[str] | None = None) -> Step:
+def _kubelet_version(node: dict[str, Any]) -> str:
+    return str(((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", ""))
+
+
+def wait_ready_step(config: Config, timeout: float, names: list[str] | None = None, version: str | None = None) -> Step:
+    """Wait for Ready nodes (and, after an upgrade, for their kubelet to report ``version``)."""
     wanted = names or [n.name for n in config.nodes]
+
+    def done(node: dict[str, Any] | None) -> bool:
+        return node is not None and _node_ready(node) and (not version or _kubelet_version(node) == version)
 
     def check(ctx: RunContext) -> tuple[bool, str]:
         live = {n["metadata"]["name"]: n for n in kube_for(ctx).list("v1", "Node")}
-        waiting = [name for name in wanted if name not in live or not _node_ready(live[name])]
+        waiting = [name for name in wanted if not done(live.get(name))]
         return not waiting, f"{len(wanted) - len(waiting)}/{len(wanted)} nodes Ready" + (f" (waiting for {', '.join(waiting)})" if waiting else "")
 
     def already(ctx: RunContext) -> str | None:
@@ -309,7 +317,7 @@ def _cordon_steps(config: Config, node: NodeConfig, upgrade: bool) -> tuple[list
     def not_cordoned(ctx: RunContext) -> str | None:
         return None if ctx.results.get(f"cordoned:{name}") else "not cordoned by this run"
 
-    wait = wait_ready_step(config, READY_TIMEOUT, [name])
+    wait = wait_ready_step(config, READY_TIMEOUT, [name], version=config.cluster.k3s_version or None)
     before = [Step("cordon and drain before the upgrade", node=name, action=cordon, skip_if=skip, detail=f"PATCH node {name} unschedulable; delete its non-DaemonSet pods")]
     after = [replace(wait, skip_if=not_cordoned), Step("uncordon", node=name, action=uncordon, skip_if=not_cordoned, detail=f"PATCH node {name} schedulable")]
     return before, after
@@ -364,7 +372,7 @@ def node_rows(nodes: list[dict[str, Any]], config: Config) -> list[dict[str, Any
         rows.append({
             "name": node["metadata"]["name"],
             "roles": ",".join(roles),
-            "version": ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "?"),
+            "version": _kubelet_version(node) or "?",
             "ready": _node_ready(node),
             "schedulable": not (node.get("spec") or {}).get("unschedulable", False),
             "labels": {k: v for k, v in labels.items() if k.startswith("oews/")},

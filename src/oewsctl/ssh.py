@@ -148,9 +148,7 @@ class SSHPool:
                                hint=f"load it into ssh-agent (`ssh-add {ssh.key}`) and run again") from None
         except paramiko.AuthenticationException:
             client.close()
-            used = f"key {ssh.key}" if key_file else f"ssh-agent (key file {ssh.key} not found)"
-            raise OewsctlError(f"{self._where(node)}: SSH login refused for user {node.user!r} with {used}",
-                               hint=f"check the node's `user` in the inventory and that the public key is in ~{node.user}/.ssh/authorized_keys on {node.name} (ssh-copy-id)") from None
+            raise self._login_refused(node, key_file) from None
         except (TimeoutError, socket.timeout):
             client.close()
             raise OewsctlError(f"{self._where(node)}: unreachable (no answer within {timeout:g}s)",
@@ -161,6 +159,8 @@ class SSHPool:
                                hint="fix the node's `host` in the inventory (an IP address avoids DNS)") from None
         except (OSError, paramiko.SSHException) as exc:
             client.close()
+            if "No authentication methods available" in str(exc):  # no key file and no agent keys
+                raise self._login_refused(node, key_file) from None
             reason = "connection refused" if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) else str(exc) or type(exc).__name__
             raise OewsctlError(f"{self._where(node)}: unreachable ({reason})",
                                hint=f"is sshd running on {node.name}? check `host` and `port` in the inventory") from None
@@ -183,6 +183,12 @@ class SSHPool:
         if key:
             argv += ["-i", key, "-o", "IdentitiesOnly=yes"]
         return [*argv, node.host]
+
+    def _login_refused(self, node: NodeConfig, key_file: str | None) -> OewsctlError:
+        key = self.config.ssh.key
+        used = f"key {key}" if key_file else f"ssh-agent (key file {key} not found)"
+        return OewsctlError(f"{self._where(node)}: SSH login refused for user {node.user!r} with {used}",
+                            hint=f"check the node's `user` in the inventory and that the public key is in ~{node.user}/.ssh/authorized_keys on {node.name} (ssh-copy-id)")
 
     def close(self) -> None:
         for client in self._clients.values():

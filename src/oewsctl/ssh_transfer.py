@@ -7,7 +7,7 @@ restarts and overwrites it. Download mirrors this on the local side.
 
 Files of 16 MiB and more travel through the OpenSSH client when it is installed (same
 known_hosts, ``StrictHostKeyChecking=yes``, ``BatchMode``): bench/transfer_bench.py measured
-it at ~1.6x a tuned paramiko channel on loopback. paramiko carries everything else (small
+it at 1.3-1.6x a tuned paramiko channel on loopback. paramiko carries everything else (small
 files, ``write_file``, and all data when no ``ssh`` client is installed).
 """
 

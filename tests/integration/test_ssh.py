@@ -120,6 +120,32 @@ def test_wrong_user_and_node_down(ssh_nodes: TestCluster) -> None:
         assert "sshd" in (info.value.hint or "")
 
 
+def test_key_from_ssh_agent_when_no_key_file(ssh_nodes: TestCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    data = yaml.safe_load(ssh_nodes.config_path.read_text())
+    data["ssh"]["key"] = str(tmp_path / "no-such-key")
+    ssh_nodes.config_path.write_text(yaml.safe_dump(data))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    with SSHPool(ssh_nodes.config) as pool, pytest.raises(OewsctlError, match=r"login refused .* with ssh-agent \(key file .*no-such-key not found\)"):
+        pool.run("machine1", ["true"])
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        subprocess.run(["ssh-add", "-q", str(ssh_nodes.key)], check=True, capture_output=True)
+        local = _random_file(tmp_path / "blob", 17 * 1024 * 1024)  # OpenSSH data path, authenticated by the agent too
+        with SSHPool(ssh_nodes.config) as pool:
+            assert pool.run("machine1", ["id", "-un"]).stdout.strip() == "oewsops"
+            assert pool.upload("machine1", local, "/var/lib/rancher/blob", sudo=True) == _sha(local)
+    finally:
+        agent.terminate()
+        agent.wait()
+
+
 def test_upload_verifies_checksum_sets_mode_and_roundtrips(ssh_nodes: TestCluster, tmp_path: Path) -> None:
     local = _random_file(tmp_path / "oews.db", 20 * 1024 * 1024 + 17)  # above the OpenSSH fast-path size
     node = ssh_nodes.node("machine1")
