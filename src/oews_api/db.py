@@ -10,14 +10,15 @@ compares it with the file it pushed).
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from oews_api.checksum import file_sha256
 from oews_api.schema import REQUIRED_TABLES
 
 MMAP_BYTES = 4 << 30  # up to the whole file; pages are shared by every worker through the OS cache
@@ -37,15 +38,8 @@ class DatabaseInfo:
     release: str
     years: list[int]
     rows: int
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    reference_date: date
+    """The survey reference date of the newest release (BLS surveys the pay period including the 12th)."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -80,7 +74,7 @@ class Database:
             missing = [name for name in REQUIRED_TABLES if name not in tables]
             if missing:
                 raise DatabaseUnavailable(f"{path} is not an oews.db (missing tables: {', '.join(missing)})")
-            releases = connection.execute("SELECT year, description FROM releases ORDER BY year").fetchall()
+            releases = connection.execute("SELECT year, description, survey_month FROM releases ORDER BY year").fetchall()
             rows = connection.execute("SELECT count(*) FROM estimates").fetchone()[0]
             connection.close()
             sha256 = file_sha256(path)
@@ -96,6 +90,7 @@ class Database:
             release=releases[-1]["description"],
             years=[row["year"] for row in releases],
             rows=rows,
+            reference_date=date(releases[-1]["year"], releases[-1]["survey_month"], 12),
         )
         return cls(path=path, info=info)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     Info,
     generate_latest,
@@ -44,6 +46,12 @@ class Metrics:
             registry=self.registry,
         )
         self.database = Info("oews_api_database", "The database file being served.", registry=self.registry)
+        self.release_time = Gauge(
+            "oews_api_database_release_timestamp_seconds",
+            "Survey reference date of the newest release served (Unix time); alerts on stale data.",
+            ["release"],
+            registry=self.registry,
+        )
 
     def describe_database(self, info: DatabaseInfo | None, error: str | None) -> None:
         """Publish the DB release and SHA-256 (or that it is unavailable) as an info metric."""
@@ -51,6 +59,8 @@ class Metrics:
             self.database.info({"status": "unavailable", "reason": error or "", "release": "", "sha256": "", "path": ""})
         else:
             self.database.info({"status": "ok", "reason": "", "release": info.release, "sha256": info.sha256, "path": info.path})
+            reference = datetime.combine(info.reference_date, datetime.min.time(), tzinfo=timezone.utc)
+            self.release_time.labels(info.release).set(reference.timestamp())
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

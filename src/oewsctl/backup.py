@@ -17,7 +17,6 @@ or are set again with ``oewsctl secrets set``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from oews_api.checksum import file_sha256
 from oewsctl import __version__
 from oewsctl.config import parse_config, resolve_config_path
 from oewsctl.database import PushOptions, Release, db_node_names, push_steps, restart_and_confirm
@@ -88,11 +88,6 @@ def secret_names(kube: Kube, config: "Config") -> list[dict[str, Any]]:
 
 
 # -- files -----------------------------------------------------------------------------------
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def new_id(dest: Path) -> str:

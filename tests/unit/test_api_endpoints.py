@@ -154,6 +154,8 @@ async def test_metrics_count_requests_by_route_template_and_status(api_client: h
     assert "occupation=" not in text  # never the raw URL
     sha = hashlib.sha256(api_db.read_bytes()).hexdigest()
     assert f'sha256="{sha}"' in text and 'release="May 2025"' in text
+    # May 2025 survey reference date (2025-05-12 UTC): the stale-release alert reads this gauge.
+    assert 'oews_api_database_release_timestamp_seconds{release="May 2025"} 1.747008e+09' in text
 
 
 @pytest.mark.parametrize(

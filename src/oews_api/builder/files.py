@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -12,14 +11,6 @@ from oews_api.builder.errors import SourceError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 FETCH = 5_000
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def is_sqlite(path: Path) -> bool:

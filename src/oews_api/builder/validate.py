@@ -14,7 +14,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from oews_api.builder.files import connect_readonly, file_sha256, is_sqlite
+from oews_api.builder.files import connect_readonly, is_sqlite
+from oews_api.checksum import file_sha256
 from oews_api.schema import REQUIRED_INDEXES, REQUIRED_TABLES, SCHEMA_VERSION
 
 PERCENTILES = (("h_pct10", "h_pct25", "h_median", "h_pct75", "h_pct90"), ("a_pct10", "a_pct25", "a_median", "a_pct75", "a_pct90"))

@@ -19,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 
 from oews_api.builder.errors import BuildError, BuildUsageError, SourceError
-from oews_api.builder.files import file_sha256
+from oews_api.checksum import file_sha256
 from oews_api.builder.model import ESTIMATE_COLUMNS, Dimensions, Located, ReleaseInput
 from oews_api.schema import DDL, INDEXES, SCHEMA_VERSION
 
