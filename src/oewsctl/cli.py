@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from oewsctl import __version__
 from oewsctl.commands import backup, cluster, db, deploy, image, monitoring, secrets, serve, setup, status
@@ -66,9 +67,9 @@ def main() -> None:
     try:
         app()
     except OewsctlError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err_console.print(f"[yellow]hint:[/yellow] {exc.hint}", highlight=False)
+            err_console.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False)
         sys.exit(exc.exit_code)
 
 

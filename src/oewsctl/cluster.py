@@ -9,6 +9,7 @@ inside ``/etc/rancher/k3s/config.yaml`` (0600, written over stdin): never in an 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from oewsctl.plan import Plan, Step
 from oewsctl.runner import RunContext
 
 INSTALLER = "/usr/local/bin/k3s-install.sh"
-INSTALLER_URL = "https://get.k3s.io"
+INSTALLER_URL_ENV = "OEWSCTL_K3S_INSTALL_URL"
 K3S_BIN = "/usr/local/bin/k3s"
 IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
 K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
@@ -110,6 +111,11 @@ def _install_env(config: Config, node: NodeConfig, airgap: Airgap | None) -> lis
     return env
 
 
+def installer_url() -> str:
+    """https://get.k3s.io, or a mirror of it from $OEWSCTL_K3S_INSTALL_URL."""
+    return os.environ.get(INSTALLER_URL_ENV) or "https://get.k3s.io"
+
+
 def _node_steps(config: Config, node: NodeConfig, airgap: Airgap | None, upgrade: bool) -> list[Step]:
     skip = _skip_installed(node, upgrade)
     steps: list[Step] = []
@@ -124,8 +130,9 @@ def _node_steps(config: Config, node: NodeConfig, airgap: Airgap | None, upgrade
                 action=lambda ctx, n=node.name, lp=local, rp=remote, m=mode: ctx.ssh.upload(n, lp, rp, mode=m, sudo=True)[:12] + "… verified",
             ))
     else:
-        steps.append(Step(f"download the k3s installer from {INSTALLER_URL}", node=node.name, skip_if=skip, sudo=True,
-                          command=["sh", "-c", 'curl -sfL "$1" -o "$2" && chmod 0755 "$2"', "sh", INSTALLER_URL, INSTALLER],
+        url = installer_url()
+        steps.append(Step(f"download the k3s installer from {url}", node=node.name, skip_if=skip, sudo=True,
+                          command=["sh", "-c", 'mkdir -p "${2%/*}" && curl -sfL "$1" -o "$2" && chmod 0755 "$2"', "sh", url, INSTALLER],
                           remediation=f"{node.name} needs HTTPS access to get.k3s.io and github.com, or use --airgap DIR"))
     role = "agent config (server URL, join token)" if node.role == "agent" else "server config"
 

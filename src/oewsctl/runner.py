@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rich.markup import escape
+
 from oewsctl.console import err_console, interactive, out_console
 from oewsctl.errors import OewsctlError
 from oewsctl.plan import Plan, Step
@@ -151,7 +153,7 @@ def _as_failure(exc: Exception, step: Step) -> StepFailed:
 
 def print_plan(plan: Plan) -> None:
     """The dry-run listing: every step, its node, and what it would run."""
-    err_console.print(f"Plan for [bold]{plan.title}[/bold] ({len(plan.steps)} steps, nothing changed):")
+    err_console.print(f"Plan for [bold]{escape(plan.title)}[/bold] ({len(plan.steps)} steps, nothing changed):")
     for index, step in enumerate(plan.steps, 1):
         err_console.print(f"  {_label(step, index, len(plan.steps))}", markup=False)
         shown = step.shown()
@@ -168,7 +170,7 @@ def _execute(plan: Plan, ctx: RunContext) -> PlanResult:
         started = time.monotonic()
         try:
             if text and interactive():
-                with err_console.status(label, spinner="dots"):
+                with err_console.status(escape(label), spinner="dots"):
                     status, message = _run_step(step, ctx)
             else:
                 status, message = _run_step(step, ctx)
@@ -177,14 +179,14 @@ def _execute(plan: Plan, ctx: RunContext) -> PlanResult:
             records.append(StepRecord(step, "failed", time.monotonic() - started, failure.message))
             records.extend(StepRecord(s, "not run") for s in plan.steps[index:])
             if text:
-                err_console.print(f"[red]✗[/red] {label}", highlight=False)
+                err_console.print(f"[red]✗[/red] {escape(label)}", highlight=False)
             return PlanResult(plan, records, error=failure)
         seconds = time.monotonic() - started
         records.append(StepRecord(step, status, seconds, message))
         if text:
             mark = "[green]✓[/green]" if status == "ok" else "[dim]=[/dim]"
             suffix = f" — {message}" if message else ""
-            err_console.print(f"{mark} {label}{suffix} ({seconds:.1f}s)", highlight=False)
+            err_console.print(f"{mark} {escape(label + suffix)} ({seconds:.1f}s)", highlight=False)
     return PlanResult(plan, records)
 
 

@@ -76,17 +76,13 @@ class RemotePipe:
         raise NotImplementedError
 
 
-class OpenSSHPipe(RemotePipe):
-    def __init__(self, pool: "SSHPool", name: str, command: str, direction: Literal["r", "w"]) -> None:
-        self.process = subprocess.Popen(
-            [*pool.openssh_argv(name), command],
-            stdin=subprocess.PIPE if direction == "w" else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if direction == "r" else subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        stream = self.process.stdin if direction == "w" else self.process.stdout
-        assert stream is not None
-        self.stream = stream
+class OpenSSHReader(RemotePipe):
+    """The stdout of a remote command run by the OpenSSH client (downloads)."""
+
+    def __init__(self, pool: "SSHPool", name: str, command: str) -> None:
+        self.process = subprocess.Popen([*pool.openssh_argv(name), command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert self.process.stdout is not None
+        self.stream = self.process.stdout
 
     def finish(self) -> tuple[int, str]:
         try:
@@ -125,8 +121,6 @@ class ParamikoPipe(RemotePipe):
         return ""
 
 
-def open_pipe(pool: "SSHPool", name: str, command: str, direction: Literal["r", "w"], fast: bool) -> RemotePipe:
-    return OpenSSHPipe(pool, name, command, direction) if fast and openssh_available() else ParamikoPipe(pool, name, command, direction)
 
 
 @contextmanager
@@ -206,7 +200,7 @@ def _send(pool: "SSHPool", name: str, command: str, source: IO[bytes], advance: 
     exit code -1 or 255 means the connection dropped."""
     if fast and openssh_available() and isinstance(getattr(source, "name", None), str):
         return _send_file_openssh(pool, name, command, source, advance)
-    pipe = open_pipe(pool, name, command, "w", fast)
+    pipe = ParamikoPipe(pool, name, command, "w")
     sent = 0
 
     def counted(n: int) -> None:
@@ -275,7 +269,8 @@ def download(pool: "SSHPool", name: str, remote: str, local: Path, *, sudo: bool
     local.parent.mkdir(parents=True, exist_ok=True)
     tmp = local.with_name(f".{local.name}.oewsctl-part")
     with progress_bar(f"{name}: {PurePosixPath(remote).name}", size, progress) as advance:
-        pipe = open_pipe(pool, name, remote_command(["cat", "--", remote], sudo=sudo, user=node.user), "r", fast=True)
+        command = remote_command(["cat", "--", remote], sudo=sudo, user=node.user)
+        pipe: RemotePipe = OpenSSHReader(pool, name, command) if openssh_available() else ParamikoPipe(pool, name, command, "r")
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as target:
             try:
                 got, received = _pump(pipe.stream, target, advance)

