@@ -21,6 +21,7 @@ import yaml
 from oewsctl import kubeconfig
 from oewsctl.config import Config, NodeConfig
 from oewsctl.console import err_console
+from oewsctl.constants import READY_TIMEOUT
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.kube import kube_for, wait_until
 from oewsctl.plan import Plan, Step
@@ -34,7 +35,6 @@ K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
 NODE_TOKEN = "/var/lib/rancher/k3s/server/node-token"
 REMOTE_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
 UNINSTALL = {"server": "/usr/local/bin/k3s-uninstall.sh", "agent": "/usr/local/bin/k3s-agent-uninstall.sh"}
-READY_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oewsctl.config import parse_config
+from oewsctl.constants import NODE_SPEC_HELP
 from oewsctl.errors import UsageError
 
 NODE_SPEC = re.compile(r"^(?P<name>[^=\s]+)=(?:(?P<user>[^@\s]+)@)?(?P<host>[^/\s]+)(?:/(?P<arch>amd64|arm64))?$")
-NODE_SPEC_HELP = "NAME=USER@HOST/ARCH (USER@ and /ARCH optional), e.g. machine1=203.0.113.10 or raspberrypi=pi@203.0.113.12/arm64"
 
 
 @dataclass

@@ -11,11 +11,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from oewsctl import cluster as runbook
 from oewsctl.commands._common import run_context
 from oewsctl.console import out_console
+from oewsctl.constants import READY_TIMEOUT
 from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.kube import Kube
 from oewsctl.runner import run_plan
 
 app = typer.Typer(help="The k3s cluster itself: install over SSH, status, kubeconfig, uninstall.", no_args_is_help=True)
@@ -26,7 +25,7 @@ def install(
     ctx: typer.Context,
     airgap: Annotated[Path | None, typer.Option("--airgap", help="Directory with install.sh, k3s / k3s-arm64 and optional k3s-airgap-images-<arch>.tar.zst: uploaded, nothing downloaded on the nodes.", show_default=False)] = None,
     upgrade: Annotated[bool, typer.Option("--upgrade", help="Move nodes on another version to cluster.k3s_version, one at a time (server first; agents cordoned, drained, uncordoned).")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for every node to be Ready.")] = runbook.READY_TIMEOUT,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every node to be Ready.")] = READY_TIMEOUT,
 ) -> None:
     """Install k3s: the server on cluster.server, then every agent joined with the server's token
     (given in /etc/rancher/k3s/config.yaml, mode 0600, never on a command line), the kubeconfig
@@ -37,6 +36,8 @@ def install(
 
     Example:  oewsctl --dry-run cluster install --airgap ./k3s-v1.31.4      oewsctl cluster install --upgrade
     """
+    from oewsctl import cluster as runbook
+
     rc = run_context(ctx)
     assert rc.config is not None
     try:
@@ -52,6 +53,8 @@ def kubeconfig(ctx: typer.Context) -> None:
 
     Example:  oewsctl cluster kubeconfig && kubectl --context home get nodes
     """
+    from oewsctl import cluster as runbook
+
     rc = run_context(ctx)
     assert rc.config is not None
     try:
@@ -67,6 +70,9 @@ def status(ctx: typer.Context) -> None:
 
     Example:  oewsctl cluster status        oewsctl -o json cluster status
     """
+    from oewsctl import cluster as runbook
+    from oewsctl.kube import Kube
+
     rc = run_context(ctx)
     config = rc.config
     assert config is not None
@@ -102,6 +108,8 @@ def uninstall(
 
     Example:  oewsctl cluster uninstall --node raspberrypi
     """
+    from oewsctl import cluster as runbook
+
     rc = run_context(ctx)
     assert rc.config is not None
     plan = runbook.uninstall_plan(rc.config, node)

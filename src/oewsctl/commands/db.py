@@ -6,18 +6,18 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-from oews_api.builder import BuildError, BuildUsageError, build_database, plan_releases
-from oews_api.builder.validate import validate_database
-from oews_api.builder.writer import Progress as ProgressCallback
 from oewsctl.commands._common import options, run_context
 from oewsctl.console import err_console, interactive, out_console
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.runner import run_plan
+
+if TYPE_CHECKING:
+    from oews_api.builder import BuildError
+    from oews_api.builder.writer import Progress as ProgressCallback
 
 db_app = typer.Typer(
     name="db",
@@ -41,6 +41,8 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
     if not enabled:
         yield None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err_console, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -53,6 +55,8 @@ def _progress_bar(enabled: bool) -> Iterator[ProgressCallback | None]:
 
 
 def _as_cli_error(exc: BuildError) -> OewsctlError:
+    from oews_api.builder import BuildUsageError
+
     kind = UsageError if isinstance(exc, BuildUsageError) else OewsctlError
     return kind(exc.message, exc.hint)
 
@@ -72,6 +76,8 @@ def build(
 
     Example:  oewsctl db build --from bls-oe-may2025/ --from all_data_M_2024.xlsx --out oews.db
     """
+    from oews_api.builder import BuildError, build_database
+
     opts = options(ctx)
     if opts.dry_run:
         _print_build_plan(sources, out, replace_year)
@@ -96,6 +102,8 @@ def build(
 
 def _print_build_plan(sources: list[Path], out: Path, replace_year: bool) -> None:
     """--dry-run: open the inputs (headers and mapping files only) and say which year comes from where."""
+    from oews_api.builder import BuildError, plan_releases
+
     try:
         releases = plan_releases(sources, replace_year=replace_year)
     except BuildError as exc:
@@ -119,6 +127,8 @@ def validate(
 
     Example:  oewsctl db validate oews.db   (or -o json for scripts)
     """
+    from oews_api.builder.validate import validate_database
+
     if not file.exists():
         raise UsageError(f"{file}: no such file", "pass the path of an oews.db, e.g. one written by `oewsctl db build`")
     report = validate_database(file)

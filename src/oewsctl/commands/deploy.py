@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oewsctl.console import err_console, out_console
-from oewsctl.deploy import DeployOptions, deploy_plan, live_diff, manifests
 from oewsctl.errors import OewsctlError
-from oewsctl.kube import Kube, kube_for
-from oewsctl.render import to_yaml, write_dir
-from oewsctl.rollout import Target, current_state, history, restart_plan, undo_plan, wait_rollout
 from oewsctl.runner import RunContext, run_plan
 
 from ._common import run_context
+
+if TYPE_CHECKING:
+    from oewsctl.kube import Kube
+    from oewsctl.rollout import Target
 
 rollout_app = typer.Typer(
     name="rollout",
@@ -29,6 +29,8 @@ NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the change 
 
 def _connected(ctx: typer.Context) -> RunContext:
     """A RunContext whose cluster connection is checked up front: a bad kubeconfig exits 2 before any step."""
+    from oewsctl.kube import kube_for
+
     run = run_context(ctx)
     if not run.options.dry_run:
         kube_for(run)
@@ -44,6 +46,9 @@ def render_cmd(
 
     Example: oewsctl render | less    or    oewsctl render --out /tmp/manifests
     """
+    from oewsctl.deploy import manifests
+    from oewsctl.render import to_yaml, write_dir
+
     run = run_context(ctx)
     assert run.config is not None
     objects = manifests(run.config, image)
@@ -70,6 +75,8 @@ def deploy_cmd(
 
     Example: oewsctl deploy --image ghcr.io/me/oews-api:1.5.0
     """
+    from oewsctl.deploy import DeployOptions, deploy_plan, live_diff
+
     run = _connected(ctx)
     assert run.config is not None
     plan = deploy_plan(run.config, DeployOptions(image=image, wait=not no_wait, rollback=not no_rollback, expect_sha256=expect_db_sha256))
@@ -86,6 +93,9 @@ def deploy_cmd(
 
 
 def _kube(ctx: typer.Context) -> tuple[Kube, Target, bool]:
+    from oewsctl.kube import Kube
+    from oewsctl.rollout import Target
+
     run = run_context(ctx)
     assert run.config is not None
     return Kube.from_config(run.config), Target.of(run.config), run.options.output == "json"
@@ -101,6 +111,8 @@ def status_cmd(
 
     Example: oewsctl rollout status
     """
+    from oewsctl.rollout import current_state, wait_rollout
+
     kube, target, as_json = _kube(ctx)
     try:
         if no_wait:
@@ -123,6 +135,8 @@ def history_cmd(ctx: typer.Context) -> None:
 
     Example: oewsctl rollout history
     """
+    from oewsctl.rollout import history
+
     kube, target, as_json = _kube(ctx)
     try:
         revisions = history(kube, target)
@@ -148,6 +162,8 @@ def undo_cmd(
 
     Example: oewsctl rollout undo    or    oewsctl rollout undo --to-revision 3
     """
+    from oewsctl.rollout import undo_plan
+
     run = _connected(ctx)
     assert run.config is not None
     try:
@@ -164,6 +180,8 @@ def restart_cmd(ctx: typer.Context, no_wait: NoWait = False) -> None:
 
     Example: oewsctl rollout restart
     """
+    from oewsctl.rollout import restart_plan
+
     run = _connected(ctx)
     assert run.config is not None
     try:

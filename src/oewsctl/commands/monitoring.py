@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-from oewsctl import monitoring as runbook
 from oewsctl.commands._common import run_context
 from oewsctl.console import out_console
-from oewsctl.kube import Kube
 from oewsctl.runner import run_plan
 from oewsctl.sections import as_json, render_text
 
@@ -37,6 +35,8 @@ def install(ctx: typer.Context) -> None:
 
     Example:  oewsctl --dry-run monitoring install   (then without --dry-run)
     """
+    from oewsctl import monitoring as runbook
+
     rc = run_context(ctx)
     assert rc.config is not None
     run_plan(runbook.install_plan(rc.config), rc)
@@ -50,6 +50,9 @@ def status(ctx: typer.Context, prometheus: PrometheusUrl = None) -> None:
 
     Example:  oewsctl monitoring status
     """
+    from oewsctl import monitoring as runbook
+    from oewsctl.kube import Kube
+
     rc = run_context(ctx)
     assert rc.config is not None
     config = rc.config
@@ -65,6 +68,9 @@ def password(ctx: typer.Context) -> None:
 
     Example:  oewsctl monitoring password
     """
+    from oewsctl import monitoring as runbook
+    from oewsctl.kube import Kube
+
     rc = run_context(ctx)
     assert rc.config is not None
     user, secret = runbook.read_grafana_password(Kube.from_config(rc.config))

@@ -8,16 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from oewsctl import secrets as runbook
 from oewsctl.commands._common import run_context
-from oewsctl.config import Config
 from oewsctl.console import out_console
-from oewsctl.render import render_template, values
 from oewsctl.runner import RunContext, run_plan
-from oewsctl.secret_values import app_secret_names, read_values
 
 if TYPE_CHECKING:
+    from oewsctl.config import Config
     from oewsctl.keyvault import KeyVault
+    from oewsctl.secrets import SecretsEnv
 
 app = typer.Typer(
     name="secrets",
@@ -33,7 +31,9 @@ FromStdin = Annotated[bool, typer.Option("--from-stdin", help="Read the value(s)
 FromFile = Annotated[Path | None, typer.Option("--from-file", help="Read the value(s) from this file.", show_default=False)]
 
 
-def _env(config: Config, sync_timeout: float = 180.0) -> runbook.SecretsEnv:
+def _env(config: Config, sync_timeout: float = 180.0) -> SecretsEnv:
+    from oewsctl import secrets as runbook
+
     def vault() -> KeyVault:
         from oewsctl import keyvault  # the Azure SDK loads only for commands that use the vault
 
@@ -44,6 +44,8 @@ def _env(config: Config, sync_timeout: float = 180.0) -> runbook.SecretsEnv:
 
 def _values(rc: RunContext, names: list[str], from_stdin: bool, from_file: Path | None) -> dict[str, tuple[str, str]]:
     """``{app variable: (vault name, value)}``: names checked before any value is read."""
+    from oewsctl.secret_values import app_secret_names, read_values
+
     assert rc.config is not None
     mapping = app_secret_names(rc.config.secrets, names)
     given = read_values(names, from_stdin=from_stdin, from_file=from_file)
@@ -64,6 +66,8 @@ def set_(
 
     Example:  printf %s "$KEY" | oewsctl secrets set OPENAI_API_KEY --from-stdin
     """
+    from oewsctl import secrets as runbook
+
     rc = run_context(ctx)
     assert rc.config is not None
     run_plan(runbook.set_plan(_env(rc.config), _values(rc, [name], from_stdin, from_file)), rc)
@@ -83,6 +87,8 @@ def rotate(
 
     Example:  oewsctl secrets rotate OPENAI_API_KEY AZURE_AI_API_KEY --from-file new-keys.env
     """
+    from oewsctl import secrets as runbook
+
     rc = run_context(ctx)
     assert rc.config is not None
     env = _env(rc.config, sync_timeout)
@@ -99,6 +105,8 @@ def list_(ctx: typer.Context) -> None:
 
     Example:  oewsctl secrets list
     """
+    from oewsctl import secrets as runbook
+
     rc = run_context(ctx)
     assert rc.config is not None
     env = _env(rc.config)
@@ -136,6 +144,8 @@ def status(
 
     Example (cron, every 10 min):  oewsctl --yes secrets status --reconcile
     """
+    from oewsctl import secrets as runbook
+
     rc = run_context(ctx)
     assert rc.config is not None
     env = _env(rc.config)
@@ -185,6 +195,10 @@ def bootstrap(ctx: typer.Context, from_stdin: FromStdin = False, from_file: From
 
     Example:  oewsctl secrets bootstrap --from-file sp.env   (then `oewsctl deploy`)
     """
+    from oewsctl import secrets as runbook
+    from oewsctl.render import render_template, values
+    from oewsctl.secret_values import read_values
+
     rc = run_context(ctx)
     assert rc.config is not None
     env = _env(rc.config)

@@ -8,9 +8,6 @@ from typing import Annotated
 
 import typer
 
-from oews_api.db import Database, DatabaseUnavailable
-from oews_api.sample import SAMPLE_DB
-from oews_api.settings import Settings
 from oewsctl.console import err_console
 from oewsctl.errors import UsageError
 
@@ -36,6 +33,9 @@ def serve(
 ) -> None:
     """Check the database, then serve it until interrupted."""
     from oews_api.__main__ import serve as run_server
+    from oews_api.db import Database, DatabaseUnavailable
+    from oews_api.sample import SAMPLE_DB
+    from oews_api.settings import Settings
 
     path = (db or SAMPLE_DB).expanduser()
     try:

@@ -6,26 +6,28 @@ import json
 import sys
 import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from oewsctl import doctor as checks
-from oewsctl import init as inventory
-from oewsctl.audit import record_run
 from oewsctl.commands._common import options, run_context
-from oewsctl.config import resolve_config_path
 from oewsctl.console import err_console, out_console
+from oewsctl.constants import NODE_SPEC_HELP
 from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.ssh import SSHPool
+
+if TYPE_CHECKING:
+    from oewsctl import doctor as checks
+    from oewsctl import init as inventory
 
 MARKS = {"ok": "[green]ok[/green]", "fail": "[red]FAIL[/red]", "skip": "[dim]skip[/dim]"}
 
 
 def _prompt_nodes(default_user: str) -> list[inventory.NodeSpec]:
-    err_console.print(f"Nodes, one per line as {inventory.NODE_SPEC_HELP}; the first is the k3s server. Empty line to finish.")
+    from oewsctl import init as inventory
+
+    err_console.print(f"Nodes, one per line as {NODE_SPEC_HELP}; the first is the k3s server. Empty line to finish.")
     nodes: list[inventory.NodeSpec] = []
     while True:
         text = typer.prompt(f"node {len(nodes) + 1}", default="", show_default=False)
@@ -41,7 +43,7 @@ def _prompt_nodes(default_user: str) -> list[inventory.NodeSpec]:
 
 def init(
     ctx: typer.Context,
-    node: Annotated[list[str] | None, typer.Option("--node", "-n", help=f"A machine: {inventory.NODE_SPEC_HELP}. Repeat per node; the first is the server.", show_default=False)] = None,
+    node: Annotated[list[str] | None, typer.Option("--node", "-n", help=f"A machine: {NODE_SPEC_HELP}. Repeat per node; the first is the server.", show_default=False)] = None,
     domain: Annotated[str | None, typer.Option(help="Public API name, e.g. api.example.com.", show_default=False)] = None,
     email: Annotated[str | None, typer.Option("--email", help="Let's Encrypt account e-mail.", show_default=False)] = None,
     image: Annotated[str | None, typer.Option(help="Image repository, e.g. ghcr.io/you/oews-api.", show_default=False)] = None,
@@ -64,6 +66,9 @@ def init(
               --node raspberrypi=pi@203.0.113.12/arm64 --domain api.example.com \\
               --email ops@example.com --image ghcr.io/you/oews-api
     """
+    from oewsctl import init as inventory
+    from oewsctl.config import resolve_config_path
+
     path = resolve_config_path(options(ctx).config_path)
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; nothing written", hint="pass --force to replace it (the old file is kept as .bak), or --config to write elsewhere")
@@ -108,6 +113,10 @@ def doctor(
 
     Example:  oewsctl doctor        oewsctl doctor --accept-new-host-keys        oewsctl -o json doctor
     """
+    from oewsctl import doctor as checks
+    from oewsctl.audit import record_run
+    from oewsctl.ssh import SSHPool
+
     rc = run_context(ctx)
     assert rc.config is not None
     started = time.monotonic()

@@ -6,10 +6,8 @@ from typing import Annotated
 
 import typer
 
-from oewsctl import status as runbook
 from oewsctl.commands._common import run_context
 from oewsctl.console import out_console
-from oewsctl.kube import Kube
 from oewsctl.sections import as_json, render_text
 
 
@@ -26,6 +24,9 @@ def status(
 
     Example:  oewsctl status        (oewsctl -o json status for scripts)
     """
+    from oewsctl import status as runbook
+    from oewsctl.kube import Kube
+
     rc = run_context(ctx)
     assert rc.config is not None
     config = rc.config
