@@ -10,8 +10,7 @@ import ast
 import subprocess
 import sys
 
-# httpx is left out: oewsctl.commands.image imports oewsctl.images (-> registry -> httpx) at module level.
-HEAVY = ("kubernetes", "paramiko", "docker", "azure.identity", "fastapi")
+HEAVY = ("kubernetes", "paramiko", "docker", "azure.identity", "fastapi", "httpx", "pydantic")
 
 
 def test_importing_the_cli_loads_no_heavy_library() -> None:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from oewsctl import images
 from oewsctl.commands._common import run_context
 from oewsctl.console import out_console
 from oewsctl.runner import PlanResult, RunContext, run_plan
@@ -26,6 +25,7 @@ ContextOption = Annotated[Path, typer.Option("--context", help="Build context: t
 
 def _with_image(ctx: typer.Context, tags: list[str]) -> tuple[RunContext, str | None]:
     """A RunContext, and app.image from the inventory unless every --tag names its repository."""
+    from oewsctl import images
     run = run_context(ctx, need_config=images.needs_inventory(tags))
     return run, run.config.app.image if run.config is not None else None
 
@@ -57,6 +57,7 @@ def build(
 
     Example: oewsctl image build --platform linux/amd64,linux/arm64 --push
     """
+    from oewsctl import images
     tags = tag or []
     source = images.read_source(context, allow_dirty=allow_dirty)
     run, default_image = _with_image(ctx, tags)
@@ -82,6 +83,7 @@ def push(ctx: typer.Context, tag: TagOption = None, context: ContextOption = Pat
 
     Example: GHCR_TOKEN=... oewsctl image push --tag ghcr.io/you/oews-api:0.1.0
     """
+    from oewsctl import images
     tags = tag or []
     run, default_image = _with_image(ctx, tags)
     source = images.read_source(context, allow_dirty=True) if images.needs_default_tags(tags) else None
