@@ -5,11 +5,13 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from oewsctl.lock import state_dir
 
@@ -18,6 +20,36 @@ if TYPE_CHECKING:
     from oewsctl.runner import RunContext
 
 AUDIT_ENV = "OEWSCTL_AUDIT_LOG"
+REDACTED = "<redacted>"
+# Options whose values may carry credentials. Secret values never come from argv by design, but a
+# build argument (`--build-arg TOKEN=...`) or a future flag could: the audit line keeps only the name.
+_SECRET_NAME = re.compile(r"token|secret|passw|api-?key|credential", re.IGNORECASE)
+_VALUE_OPTIONS = ("--build-arg",)
+
+Result = Literal["ok", "failed", "interrupted"]
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """argv for the audit log: values of secret-looking options and of ``--build-arg`` withheld."""
+    out: list[str] = []
+    withhold_next = False
+    for arg in argv:
+        if withhold_next:
+            name, sep, _ = arg.partition("=")
+            out.append(f"{name}={REDACTED}" if sep else REDACTED)
+            withhold_next = False
+            continue
+        option, sep, value = arg.partition("=")
+        if option.startswith("--") and (option in _VALUE_OPTIONS or _SECRET_NAME.search(option)):
+            if sep:
+                inner = value.partition("=")[0] + f"={REDACTED}" if option in _VALUE_OPTIONS and "=" in value else REDACTED
+                out.append(f"{option}={inner}")
+            else:
+                out.append(arg)
+                withhold_next = True
+            continue
+        out.append(arg)
+    return out
 
 
 def audit_path() -> Path:
@@ -25,16 +57,16 @@ def audit_path() -> Path:
     return Path(env).expanduser() if env else state_dir() / "audit.jsonl"
 
 
-def record_run(ctx: "RunContext", command: str, *, ok: bool, seconds: float, error: "OewsctlError | None" = None) -> None:
-    """Append the audit line. Arguments are argv (which never holds secrets by design)."""
+def record_run(ctx: "RunContext", command: str, *, result: Result, seconds: float, error: "OewsctlError | None" = None) -> None:
+    """Append the audit line (argv with secret-looking option values withheld)."""
     line = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "user": getpass.getuser(),
         "host": socket.gethostname(),
         "cluster": ctx.config.cluster.name if ctx.config is not None else None,
         "command": command,
-        "argv": sys.argv[1:],
-        "result": "ok" if ok else "failed",
+        "argv": redact_argv(sys.argv[1:]),
+        "result": result,
         "error": error.message if error is not None else None,
         "seconds": round(seconds, 3),
     }

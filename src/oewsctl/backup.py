@@ -10,7 +10,8 @@ One folder per run under ``backup.dest``, named by its UTC time (``20261126T0315
                        every file with size and SHA-256
 
 It is written as ``.ID.partial`` and renamed when complete and verified, so a crashed run never
-looks like a backup; older backups are pruned (newest ``keep`` kept) only after that.
+looks like a backup; older backups are pruned (newest ``keep`` kept) only after that, together
+with the ``.ID.partial`` folders a killed run (SIGKILL, power loss) could not remove itself.
 Secret objects are never written: their values live in Azure Key Vault (ESO syncs them back)
 or are set again with ``oewsctl secrets set``.
 """
@@ -251,13 +252,23 @@ def _finish(options: BackupOptions, work: Path, final: Path) -> Step:
                 detail="re-hash every file, validate the database, then rename the temp folder (a crashed run leaves only .ID.partial)")
 
 
-def prune(dest: Path, keep: int) -> list[str]:
-    """Remove the oldest complete backups beyond ``keep`` (and stale partial folders); the removed ids."""
-    removed = []
+def prunable(dest: Path, keep: int) -> list[Path]:
+    """The oldest complete backups beyond ``keep``, then the ``.ID.partial`` folders of interrupted runs.
+
+    Only called under the cluster lock, after this run's own folder was renamed: no partial
+    folder is still being written.
+    """
     backups = list_backups(dest)
-    for old in backups[: max(0, len(backups) - keep)]:
-        shutil.rmtree(old.path)
-        removed.append(old.id)
+    stale = sorted(p for p in dest.glob(".*.partial") if p.is_dir()) if dest.is_dir() else []
+    return [b.path for b in backups[: max(0, len(backups) - keep)]] + stale
+
+
+def prune(dest: Path, keep: int) -> list[str]:
+    """Remove what :func:`prunable` names; the removed folder names."""
+    removed = []
+    for path in prunable(dest, keep):
+        shutil.rmtree(path)
+        removed.append(path.name)
     return removed
 
 
@@ -274,8 +285,9 @@ def backup_plan(config: "Config", options: BackupOptions) -> tuple[Plan, Path]:
     plan.add(_finish(options, work, final))
     plan.add(Step(f"prune backups in {options.dest} beyond the newest {options.keep}",
                   action=lambda ctx: ", ".join(f"removed {i}" for i in prune(options.dest, options.keep)) or None,
-                  skip_if=lambda ctx: None if len(list_backups(options.dest)) > options.keep else "nothing to prune",
-                  detail="only complete, verified backups count; the new one is never pruned"))
+                  skip_if=lambda ctx: None if prunable(options.dest, options.keep) else "nothing to prune",
+                  detail="only complete, verified backups count; the new one is never pruned; "
+                  "leftover .ID.partial folders of interrupted runs are removed"))
     return plan, work
 
 

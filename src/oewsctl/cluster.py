@@ -25,7 +25,7 @@ from oewsctl.constants import READY_TIMEOUT
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.kube import kube_for, wait_until
 from oewsctl.plan import Plan, Step
-from oewsctl.runner import RunContext
+from oewsctl.runner import RunContext, _run_step
 
 INSTALLER = "/usr/local/bin/k3s-install.sh"
 INSTALLER_URL_ENV = "OEWSCTL_K3S_INSTALL_URL"
@@ -298,36 +298,67 @@ def _ordered(config: Config) -> list[NodeConfig]:
     return [config.server_node] + [n for n in config.nodes if n.name != config.cluster.server]
 
 
-def _cordon_steps(config: Config, node: NodeConfig, upgrade: bool) -> tuple[list[Step], list[Step]]:
-    """For --upgrade of an agent: cordon + drain before, Ready + uncordon after (skipped when current)."""
+def _cordon_steps(config: Config, node: NodeConfig, upgrade: bool) -> tuple[Step, Step] | None:
+    """For --upgrade of an agent: cordon + drain before, uncordon after (skipped when current)."""
     if not upgrade or node.role != "agent":
-        return [], []
-    skip = _skip_installed(node, upgrade=True)
+        return None
     name = node.name
 
     def cordon(ctx: RunContext) -> str:
         kube = kube_for(ctx)
         kube.patch("v1", "Node", name, None, {"spec": {"unschedulable": True}})
+        ctx.results[f"cordoned:{name}"] = True
         evicted = 0
         for pod in kube.list("v1", "Pod"):
             owners = (pod.get("metadata") or {}).get("ownerReferences") or []
             if (pod.get("spec") or {}).get("nodeName") == name and not any(o.get("kind") == "DaemonSet" for o in owners):
                 kube.delete("v1", "Pod", pod["metadata"]["name"], pod["metadata"]["namespace"])
                 evicted += 1
-        ctx.results[f"cordoned:{name}"] = True
         return f"cordoned, {evicted} pod(s) moved away"
 
     def uncordon(ctx: RunContext) -> str:
         kube_for(ctx).patch("v1", "Node", name, None, {"spec": {"unschedulable": None}})
+        ctx.results.pop(f"cordoned:{name}", None)
         return "schedulable again"
 
     def not_cordoned(ctx: RunContext) -> str | None:
         return None if ctx.results.get(f"cordoned:{name}") else "not cordoned by this run"
 
-    wait = wait_ready_step(config, READY_TIMEOUT, [name], version=config.cluster.k3s_version or None)
-    before = [Step("cordon and drain before the upgrade", node=name, action=cordon, skip_if=skip, detail=f"PATCH node {name} unschedulable; delete its non-DaemonSet pods")]
-    after = [replace(wait, skip_if=not_cordoned), Step("uncordon", node=name, action=uncordon, skip_if=not_cordoned, detail=f"PATCH node {name} schedulable")]
-    return before, after
+    return (Step("cordon and drain before the upgrade", node=name, action=cordon, skip_if=_skip_installed(node, upgrade=True),
+                 detail=f"PATCH node {name} unschedulable; delete its non-DaemonSet pods"),
+            Step("uncordon", node=name, action=uncordon, skip_if=not_cordoned, detail=f"PATCH node {name} schedulable"))
+
+
+def _uncordon_on_failure(step: Step, uncordon: Step) -> Step:
+    """``step`` run so that, if it fails while this run holds its node cordoned, the node is
+    made schedulable again before the error ends the plan (a failed upgrade must leave a
+    working node behind, on its old or new version)."""
+
+    def guarded(ctx: RunContext) -> str | None:
+        try:
+            return _run_step(replace(step, skip_if=None), ctx)[1]
+        except Exception:
+            if uncordon.skip_if is not None and uncordon.skip_if(ctx) is None:
+                try:
+                    assert uncordon.action is not None
+                    uncordon.action(ctx)
+                    err_console.print(f"    {step.node}: uncordoned again after the failure below", markup=False)
+                except Exception as exc:  # noqa: BLE001 - never hide the step's own error
+                    err_console.print(f"    {step.node}: could not uncordon ({exc}); run `kubectl uncordon {step.node}`", markup=False)
+            raise
+
+    return replace(step, command=None, sudo=False, stdin=None, action=guarded, detail=step.detail or step.shown())
+
+
+def _upgrade_steps(config: Config, node: NodeConfig, steps: list[Step], upgrade: bool) -> list[Step]:
+    """``steps`` of one node; for an agent under --upgrade: cordon + drain, the steps, Ready on
+    the new version, uncordon, where every step after the cordon uncordons the node if it fails."""
+    cordon = _cordon_steps(config, node, upgrade)
+    if cordon is None:
+        return steps
+    before, uncordon = cordon
+    wait = replace(wait_ready_step(config, READY_TIMEOUT, [node.name], version=config.cluster.k3s_version or None), skip_if=uncordon.skip_if)
+    return [_uncordon_on_failure(before, uncordon)] + [_uncordon_on_failure(s, uncordon) for s in (*steps, wait)] + [uncordon]
 
 
 def install_plan(config: Config, *, airgap: Path | None = None, upgrade: bool = False, ready_timeout: float = READY_TIMEOUT) -> Plan:
@@ -339,8 +370,7 @@ def install_plan(config: Config, *, airgap: Path | None = None, upgrade: bool = 
     plan = Plan("cluster upgrade" if upgrade else "cluster install")
     agents = [n for n in config.nodes if n.role == "agent"]
     for node in _ordered(config):
-        before, after = _cordon_steps(config, node, upgrade)
-        plan.extend(before + _node_steps(config, node, release, upgrade) + after)
+        plan.extend(_upgrade_steps(config, node, _node_steps(config, node, release, upgrade), upgrade))
         if node.role == "server" and agents:
             plan.add(Step(f"read the join token ({NODE_TOKEN}, sudo)", node=node.name, action=_read_token, skip_if=_agents_current(agents),
                           detail="kept in memory; reaches agents only inside their 0600 config file"))

@@ -148,7 +148,10 @@ def _as_failure(exc: Exception, step: Step) -> StepFailed:
     where = f"{step.node}: " if step.node else ""
     message = exc.message if isinstance(exc, OewsctlError) else str(exc) or type(exc).__name__
     hint = (exc.hint if isinstance(exc, OewsctlError) else None) or step.remediation
-    return StepFailed(f"{where}{step.description} failed: {message}", hint=hint)
+    failure = StepFailed(f"{where}{step.description} failed: {message}", hint=hint)
+    if isinstance(exc, OewsctlError):
+        failure.exit_code = exc.exit_code  # a usage problem found mid-plan still exits 2
+    return failure
 
 
 def print_plan(plan: Plan) -> None:
@@ -202,6 +205,13 @@ def _guarded(plan: Plan, ctx: RunContext) -> Iterator[None]:
         yield
 
 
+def _audit(plan: Plan, ctx: RunContext, outcome: str, started: float, error: OewsctlError | None) -> None:
+    if plan.mutating:
+        from oewsctl.audit import record_run
+
+        record_run(ctx, plan.title, result=outcome, seconds=time.monotonic() - started, error=error)
+
+
 def run_plan(plan: Plan, ctx: RunContext) -> PlanResult:
     """Dry-run or execute ``plan``; raise the step's error after reporting it."""
     if ctx.options.dry_run:
@@ -213,11 +223,12 @@ def run_plan(plan: Plan, ctx: RunContext) -> PlanResult:
         return result
     started = time.monotonic()
     with _guarded(plan, ctx):
-        result = _execute(plan, ctx)
-    if plan.mutating:
-        from oewsctl.audit import record_run
-
-        record_run(ctx, plan.title, ok=result.ok, seconds=time.monotonic() - started, error=result.error)
+        try:
+            result = _execute(plan, ctx)
+        except BaseException:  # Ctrl-C, SIGTERM from cron's timeout: the partial run is still audited
+            _audit(plan, ctx, "interrupted", started, None)
+            raise
+    _audit(plan, ctx, "ok" if result.ok else "failed", started, result.error)
     if ctx.options.output == "json":
         out_console.print_json(json.dumps(result.as_dict()))
     if result.error is not None:

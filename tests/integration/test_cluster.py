@@ -176,6 +176,24 @@ def test_upgrade_moves_one_node_at_a_time(k3s_env: K3sEnv, oewsctl: Cli) -> None
     assert not any((n.get("spec") or {}).get("unschedulable") for n in nodes.values())
 
 
+def test_failed_agent_upgrade_leaves_the_node_schedulable(k3s_env: K3sEnv, oewsctl: Cli) -> None:
+    env = k3s_env
+    assert _install(env, oewsctl).code == 0
+    newer = "v1.32.1+k3s1"
+    write_release(env.release, env.kube.url, version=newer)
+    _edit(env, k3s_version=newer)
+    env.node("machine2").path("/etc/rancher/k3s/fail-join").write_text("")
+    failed = _install(env, oewsctl, "--upgrade")
+    assert failed.code == 1
+    assert f"machine2: install k3s agent {newer} failed (exit 1)" in failed.err
+    assert "machine2: uncordoned again after the failure" in failed.err
+    nodes = {n["metadata"]["name"]: n for n in env.kube.list("v1/nodes")}
+    assert not (nodes["machine2"].get("spec") or {}).get("unschedulable")  # still takes pods on its old version
+    env.node("machine2").path("/etc/rancher/k3s/fail-join").unlink()
+    fixed = _install(env, oewsctl, "--upgrade")
+    assert fixed.code == 0, fixed.err
+
+
 def test_uninstall_asks_first_then_removes_the_node(k3s_env: K3sEnv, oewsctl: Cli) -> None:
     env = k3s_env
     assert _install(env, oewsctl).code == 0

@@ -126,7 +126,7 @@ def doctor(
     failed = [r for r in results if r.status == "fail"]
     error = OewsctlError(f"{len(failed)} check(s) failed: " + ", ".join(f"{r.node} {r.check}" for r in failed), hint="see the hints above, fix, and run `oewsctl doctor` again") if failed else None
     if accepted:
-        record_run(rc, "doctor --accept-new-host-keys", ok=error is None, seconds=time.monotonic() - started, error=error)
+        record_run(rc, "doctor --accept-new-host-keys", result="ok" if error is None else "failed", seconds=time.monotonic() - started, error=error)
     if rc.options.output == "json":
         doc = {"ok": not failed, "checks": [r.as_dict() for r in results], "accepted_host_keys": [asdict(a) for a in accepted]}
         out_console.print_json(json.dumps(doc))

@@ -1,0 +1,50 @@
+"""The audit log: one line per state-changing run, with nothing secret in it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from oewsctl.audit import audit_path, redact_argv
+from oewsctl.errors import UsageError
+from oewsctl.plan import Plan, Step
+from oewsctl.runner import Options, RunContext, StepFailed, run_plan
+
+
+def test_build_arg_and_secret_looking_option_values_are_withheld() -> None:
+    argv = ["image", "build", "--build-arg", "GHCR_TOKEN=s3cr3t", "--build-arg=PIP_INDEX=https://u:pw@x", "--api-key", "k3y", "--token=t0k", "--tag", "v1"]
+    redacted = redact_argv(argv)
+    assert not any(secret in " ".join(redacted) for secret in ("s3cr3t", "u:pw@x", "k3y", "t0k"))
+    assert redacted[:4] == ["image", "build", "--build-arg", "GHCR_TOKEN=<redacted>"]
+    assert redacted[-2:] == ["--tag", "v1"]
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_interrupted_run_is_audited_and_releases_the_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["oewsctl", "db", "push", "oews.db"])
+
+    def interrupt(_: RunContext) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_plan(Plan("db push", [Step("upload", node="m1", action=interrupt)]), RunContext(config=None, options=Options()))
+    (line,) = _lines(audit_path())
+    assert line["result"] == "interrupted" and line["command"] == "db push" and line["argv"] == ["db", "push", "oews.db"]
+    run_plan(Plan("db push", [Step("upload", action=lambda c: None)]), RunContext(config=None, options=Options()))  # lock free again
+    assert [entry["result"] for entry in _lines(audit_path())] == ["interrupted", "ok"]
+
+
+def test_usage_error_inside_a_step_keeps_exit_code_2() -> None:
+    def bad_input(_: RunContext) -> None:
+        raise UsageError("cannot read ./k3s-airgap/k3s: no such file", hint="check --airgap DIR")
+
+    with pytest.raises(StepFailed) as info:
+        run_plan(Plan("cluster install", [Step("upload k3s", node="m1", action=bad_input)]), RunContext(config=None, options=Options()))
+    assert info.value.exit_code == 2
+    assert "m1: upload k3s failed: cannot read ./k3s-airgap/k3s" in info.value.message
