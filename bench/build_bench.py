@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -30,15 +29,16 @@ def timed_child(argv: list[str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and peak RSS (bytes) of one child process.
 
     CPU time is reported too because the machine is shared: wall time moves with the load.
+    ``os.wait4`` reports this child's own usage (RUSAGE_CHILDREN would be the largest of all children).
     """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(argv, stdin=subprocess.DEVNULL, check=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far: run the smaller (peer) first
-    return seconds, cpu, after.ru_maxrss * 1024
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, argv)
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def data_rows(path: Path) -> int:

@@ -26,7 +26,7 @@ pytest_plugins = [
     "tests.fixtures.prometheus",
 ]
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 TESTS_DIR = Path(__file__).parent
 DATA_DIR = TESTS_DIR / "data"
 

@@ -413,6 +413,53 @@ STATE_ABBREVIATIONS: Final[dict[str, str]] = {
     "VI": "Virgin Islands",
 }
 
+# AP style and GPO (Congressional Record) state abbreviations, and other common short forms; periods
+# are dropped when questions are normalised ("Calif." = "calif", "N. Dak." = "n dak"). Forms equal to a
+# postal code (Pa., Md., Ga.) are covered by STATE_ABBREVIATIONS.
+STATE_STYLE_ABBREVIATIONS: Final[dict[str, str]] = {
+    "Ala": "Alabama",
+    "Ariz": "Arizona",
+    "Ark": "Arkansas",
+    "Cal": "California",
+    "Calif": "California",
+    "Colo": "Colorado",
+    "Conn": "Connecticut",
+    "Del": "Delaware",
+    "Fla": "Florida",
+    "Ill": "Illinois",
+    "Ind": "Indiana",
+    "Kan": "Kansas",
+    "Kans": "Kansas",
+    "Mass": "Massachusetts",
+    "Mich": "Michigan",
+    "Minn": "Minnesota",
+    "Miss": "Mississippi",
+    "Mont": "Montana",
+    "Neb": "Nebraska",
+    "Nebr": "Nebraska",
+    "Nev": "Nevada",
+    "N Mex": "New Mexico",
+    "NMex": "New Mexico",
+    "N Dak": "North Dakota",
+    "NDak": "North Dakota",
+    "S Dak": "South Dakota",
+    "SDak": "South Dakota",
+    "Okla": "Oklahoma",
+    "Ore": "Oregon",
+    "Oreg": "Oregon",
+    "Penn": "Pennsylvania",
+    "Penna": "Pennsylvania",
+    "Tenn": "Tennessee",
+    "Wash": "Washington",
+    "W Va": "West Virginia",
+    "WVa": "West Virginia",
+    "Wis": "Wisconsin",
+    "Wisc": "Wisconsin",
+    "Wyo": "Wyoming",
+}
+# Of those, the ones that are also English words: a state only after "in", "for", ... ("in Ill.", not "ill patients").
+AMBIGUOUS_STYLE_ABBREVIATIONS: Final[frozenset[str]] = frozenset({"ill", "miss", "mass", "wash", "ore", "ark", "cal", "del", "ind"})
+
 # Phrases meaning the whole country (BLS area 0000000).
 NATIONAL_PHRASES: Final[tuple[str, ...]] = (
     "nationally",

@@ -9,7 +9,7 @@ from oews_api import queries
 from oews_api.db import Database
 from oews_api.formatting import MEASURE_LABELS, format_value
 from oews_api.names import NATIONAL, Area, NameIndex, Occupation
-from oews_api.planner import MIN_OCCUPATION_SCORE, Plan, measure_column
+from oews_api.planner import Plan, measure_column
 from oews_api.schema import ANNUAL_ONLY, HOURLY_ONLY, REASONS, TOP_CODED
 
 Row = dict[str, Any]
@@ -17,6 +17,7 @@ Basis = Literal["annual", "hourly"]
 PERCENTILE_LABELS = ("10th", "25th", "median", "75th", "90th")
 PERCENTILE_STATS = ("pct10", "pct25", "median", "pct75", "pct90")
 ANSWER_CACHE_SIZE = 4096
+MAX_WITHHELD_NAMED = 5
 
 
 @dataclass
@@ -90,20 +91,18 @@ class Answerer:
 
     # ----- resolution -------------------------------------------------------------------
     def _occupation(self, term: str) -> Occupation:
-        if term in self.index.occupations:
-            return self.index.occupations[term]
-        matches = self.index.resolve_occupation(term)
-        if matches and matches[0].score >= MIN_OCCUPATION_SCORE and isinstance(matches[0].item, Occupation):
-            return matches[0].item
+        occupation = self.index.occupation(term)
+        if occupation is not None:
+            return occupation
         close = "; ".join(self.index.suggestions(term, 5))
         hint = f" Close matches: {close}." if close else ""
         raise Unresolved(f"I could not match \u201c{term}\u201d to a BLS occupation.{hint} Try the official title or a SOC code like 15-1252.")
 
     def _area(self, term: str) -> Area:
-        matches = self.index.resolve_area(term)
-        if matches and isinstance(matches[0].item, Area) and matches[0].score >= 0.8:
-            return matches[0].item
-        close = "; ".join(m.item.name for m in matches[:5] if isinstance(m.item, Area))  # type: ignore[union-attr]
+        area = self.index.area(term)
+        if area is not None:
+            return area
+        close = "; ".join(self.index.area_suggestions(term, 5))
         hint = f" Close matches: {close}." if close else ""
         raise Unresolved(f"I could not match \u201c{term}\u201d to a BLS area (the U.S., a state, or a metro area).{hint}")
 
@@ -130,7 +129,7 @@ class Answerer:
         if occupation.level < 3:
             ranking = self._top(plan.model_copy(update={"ascending": False}), area, occupation, year)
             return Answer(
-                f"BLS publishes no estimate for the group {where}; its detailed occupations there: " + ranking.text, ranking.rows, ranking.charts
+                f"BLS publishes no estimate for the group {where}, only for its detailed occupations. " + ranking.text, ranking.rows, ranking.charts
             )
         return Answer(f"BLS published no estimate for {where}: the occupation is not reported separately in that area.")
 
@@ -170,23 +169,21 @@ class Answerer:
         measure = measure_column(statistic, plan.basis or "annual")
         prefix = group.code.rstrip("0") if group and group.level < 3 else ""
         rows = queries.ranked(self.db, area.code, measure, year, limit=plan.limit, ascending=plan.ascending, occ_prefix=prefix)
-        scope = f" among {group.title}" if prefix and group else ""
+        scope = f" in the group {group.title}" if prefix and group else ""
         if not rows:
             return Answer(f"BLS published no {MEASURE_LABELS[measure]} figures for occupations{scope} in {area.label} ({self._release(year)}).")
+        label = MEASURE_LABELS[measure]
+        first = f"{rows[0]['occ_title']} ranks {'lowest' if plan.ascending else 'highest'} at {format_value(measure, rows[0][measure])}"
         if measure == "employment":
             kind = "Occupations with the fewest jobs" if plan.ascending else "Occupations with the most jobs"
+            lead = f"Among occupations{scope} in {area.label}, {first} jobs"
         else:
             kind = "Lowest paying occupations" if plan.ascending else "Highest paying occupations"
+            lead = f"Among occupations{scope} with a published {label} in {area.label}, {first}"
         listing = "; ".join(f"{n}. {r['occ_title']} {format_value(measure, r[measure])}" for n, r in enumerate(rows, 1))
-        first = rows[0]
-        text = (
-            f"{kind}{scope} in {area.label} by {MEASURE_LABELS[measure]} ({self._release(year)}, BLS OEWS): "
-            f"{first['occ_title']} ranks first at {format_value(measure, first[measure])}. Top {len(rows)}: {listing}."
-        )
+        text = f"{lead} ({self._release(year)}, BLS OEWS). {kind} by {label}, top {len(rows)}: {listing}."
         if not plan.ascending and measure != "employment":
-            hidden = queries.count_unpublished(self.db, area.code, measure, year, TOP_CODED, occ_prefix=prefix)
-            if hidden:
-                text += f" {hidden} more occupation{'s are' if hidden != 1 else ' is'} not ranked because {REASONS[TOP_CODED]}."
+            text += _withheld_sentence(queries.unpublished_titles(self.db, area.code, measure, year, TOP_CODED, occ_prefix=prefix), label)
         chart = _bar_chart(f"{kind} in {area.label}", [r["occ_title"] for r in rows], [r[measure] for r in rows], measure)
         chart["options"]["orientation"] = "horizontal"
         return Answer(text, rows, [chart])
@@ -282,6 +279,18 @@ def _context_sentence(row: Row, measure: str) -> str:
         extras = [f"{MEASURE_LABELS[m]} {format_value(m, row[m])}" for m in ("jobs_1000", "loc_quotient", "a_median") if row.get(m) is not None]
         return f" Also: {'; '.join(extras)}." if extras else ""
     return ""
+
+
+def _withheld_sentence(titles: list[str], label: str) -> str:
+    """Top-coded occupations are left out of a ranking but may well belong at its top: name them."""
+    if not titles:
+        return ""
+    shown = "; ".join(titles[:MAX_WITHHELD_NAMED]) + ("; \u2026" if len(titles) > MAX_WITHHELD_NAMED else "")
+    verb = "are" if len(titles) != 1 else "is"
+    return (
+        f" {len(titles)} occupation{'s' if len(titles) != 1 else ''} ({shown}) {verb} withheld as top-coded (BLS publishes no "
+        f"{label} for {'them' if len(titles) != 1 else 'it'}, only that it is very high) and could rank above the published ones."
+    )
 
 
 def _unit(measure: str) -> str:

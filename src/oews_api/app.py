@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from oews_api.answers import Answerer
 from oews_api.db import Database, DatabaseUnavailable
 from oews_api.llm import LLMPlanner
-from oews_api.metrics import BodyTooLarge, Metrics, MetricsAndLimits
+from oews_api.metrics import Metrics, MetricsAndLimits
 from oews_api.names import NameIndex
 from oews_api.planner import Planner
 from oews_api.routes import router
@@ -89,7 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
     app.include_router(router)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
-    app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     if settings.cors_origins:
         app.add_middleware(
@@ -106,10 +105,6 @@ def app_from_env() -> FastAPI:
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
-
-
-async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=413)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

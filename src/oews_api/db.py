@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from oews_api.checksum import file_sha256
 from oews_api.schema import REQUIRED_TABLES
@@ -42,9 +42,18 @@ class DatabaseInfo:
     """The survey reference date of the newest release (BLS surveys the pay period including the 12th)."""
 
 
+def connect_readonly(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
+    """Open ``path`` with no chance of writing (``mode=ro``).
+
+    ``immutable``: also skip locks and journal checks; only for a file nobody writes while it is
+    open (the served oews.db). Builder inputs and files under validation keep normal locking.
+    """
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
-    connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    connection = connect_readonly(path, immutable=True)
     connection.row_factory = sqlite3.Row
     # Read through a memory map (no read() syscall per page) and keep hot pages cached: rankings
     # touch ~800 scattered rows per area.
@@ -69,14 +78,13 @@ class Database:
         if not path.is_file():
             raise DatabaseUnavailable(f"database path {path} is not a file")
         try:
-            connection = _connect(path)
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            missing = [name for name in REQUIRED_TABLES if name not in tables]
-            if missing:
-                raise DatabaseUnavailable(f"{path} is not an oews.db (missing tables: {', '.join(missing)})")
-            releases = connection.execute("SELECT year, description, survey_month FROM releases ORDER BY year").fetchall()
-            rows = connection.execute("SELECT count(*) FROM estimates").fetchone()[0]
-            connection.close()
+            with closing(_connect(path)) as connection:
+                tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                missing = [name for name in REQUIRED_TABLES if name not in tables]
+                if missing:
+                    raise DatabaseUnavailable(f"{path} is not an oews.db (missing tables: {', '.join(missing)})")
+                releases = connection.execute("SELECT year, description, survey_month FROM releases ORDER BY year").fetchall()
+                rows = connection.execute("SELECT count(*) FROM estimates").fetchone()[0]
             sha256 = file_sha256(path)
         except sqlite3.DatabaseError as exc:
             raise DatabaseUnavailable(f"{path} is not a readable SQLite database ({exc})") from exc
@@ -84,13 +92,18 @@ class Database:
             raise DatabaseUnavailable(f"cannot read {path} ({exc.strerror or exc})") from exc
         if not releases:
             raise DatabaseUnavailable(f"{path} holds no release (table releases is empty)")
+        newest = releases[-1]
+        try:
+            reference_date = date(newest["year"], newest["survey_month"], 12)
+        except (TypeError, ValueError) as exc:
+            raise DatabaseUnavailable(f"{path} has an invalid survey month {newest['survey_month']!r} for {newest['year']} ({exc})") from exc
         info = DatabaseInfo(
             path=str(path),
             sha256=sha256,
-            release=releases[-1]["description"],
+            release=newest["description"],
             years=[row["year"] for row in releases],
             rows=rows,
-            reference_date=date(releases[-1]["year"], releases[-1]["survey_month"], 12),
+            reference_date=reference_date,
         )
         return cls(path=path, info=info)
 

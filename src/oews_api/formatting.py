@@ -35,4 +35,4 @@ def format_value(measure: str, value: float | int) -> str:
         return f"{int(value):,}"
     if measure in ("emp_prse", "mean_prse"):
         return f"{value:g}%"
-    return f"{value:,.2f}" if measure == "loc_quotient" else f"{value:g}"
+    return f"{value:,.2f}" if measure == "loc_quotient" else f"{value:,g}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import (
@@ -27,6 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from oews_api.db import DatabaseInfo
 
+# Methods recorded by name; anything else a client sends is counted as "other" (bounded label set).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -93,23 +96,38 @@ class MetricsAndLimits:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = {"code": 500}
+        state = {"code": 500, "rejected": False}
 
         async def send_wrapper(message: Message) -> None:
+            if state["rejected"]:
+                return  # the 413 is already out; drop whatever the app answers after its receive failed
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                state["code"] = message["status"]
             await send(message)
 
-        rejection = self._rejection(scope)
-        if rejection:
-            await _send_json(send_wrapper, *rejection)
-        else:
-            await self.app(scope, self._limited(receive, send_wrapper), send_wrapper)
+        async def reject_body() -> None:
+            await _send_json(send_wrapper, 413, f"request body too large (the limit is {self.max_body} bytes)")
+            state["rejected"] = True
+
+        try:
+            rejection = self._rejection(scope)
+            if rejection:
+                await _send_json(send_wrapper, *rejection)
+            else:
+                await self.app(scope, self._limited(receive, reject_body), send_wrapper)
+        except BodyTooLarge:
+            pass  # already answered 413 by reject_body
+        finally:
+            self._record(scope, int(state["code"]), time.perf_counter() - start)
+
+    def _record(self, scope: Scope, code: int, seconds: float) -> None:
+        """Count the request (an unhandled error counts as the 500 the server sends)."""
         route = scope.get("route")
-        template = getattr(route, "path", None) or ("unmatched" if status["code"] == 404 else "rejected")
-        labels = (scope["method"], template, str(status["code"]))
+        template = getattr(route, "path", None) or ("unmatched" if code == 404 else "rejected")
+        method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+        labels = (method, template, str(code))
         self.metrics.requests.labels(*labels).inc()
-        self.metrics.latency.labels(*labels).observe(time.perf_counter() - start)
+        self.metrics.latency.labels(*labels).observe(seconds)
 
     def _rejection(self, scope: Scope) -> tuple[int, str] | None:
         url_length = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
@@ -125,8 +143,12 @@ class MetricsAndLimits:
                     return 413, f"request body too large ({length} bytes; the limit is {self.max_body})"
         return None
 
-    def _limited(self, receive: Receive, send: Send) -> Receive:
-        """Cut off bodies sent without Content-Length (chunked) once they pass the limit."""
+    def _limited(self, receive: Receive, reject: Callable[[], Awaitable[None]]) -> Receive:
+        """Answer 413 for bodies sent without Content-Length (chunked) as soon as they pass the limit.
+
+        The 413 goes out from here, before the app sees the error: FastAPI turns any exception
+        raised while it reads the body into a 400 "error parsing the body".
+        """
         seen = {"bytes": 0}
         max_body = self.max_body
 
@@ -135,6 +157,7 @@ class MetricsAndLimits:
             if message["type"] == "http.request":
                 seen["bytes"] += len(message.get("body", b""))
                 if seen["bytes"] > max_body:
+                    await reject()
                     raise BodyTooLarge(max_body)
             return message
 
@@ -142,7 +165,7 @@ class MetricsAndLimits:
 
 
 class BodyTooLarge(Exception):
-    """A chunked request body went past the limit (turned into a 413 by the app)."""
+    """A chunked request body went past the limit (answered 413 by the middleware)."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body too large (the limit is {limit} bytes)")

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 
 from oews_api import queries
 from oews_api.aliases import (
+    AMBIGUOUS_STYLE_ABBREVIATIONS,
     AREA_ALIASES,
     COMMON_WORD_CITIES,
     NATIONAL_PHRASES,
     OCCUPATION_ALIASES,
     STATE_ABBREVIATIONS,
+    STATE_STYLE_ABBREVIATIONS,
 )
 from oews_api.db import Database
 from oews_api.text import NOISE_WORDS, QUESTION_WORDS, STOPWORDS, normalize, stem, stems
@@ -29,6 +31,8 @@ NATIONAL = "0000000"
 SOC_CODE = re.compile(r"\b(\d{2})-?(\d{4})\b")
 AREA_CODE = re.compile(r"^\d{7}$")
 MAX_PHRASE_WORDS = 8
+MIN_OCCUPATION_SCORE = 0.6  # below this a name is not taken to mean the best-scoring occupation
+MIN_AREA_SCORE = 0.8  # below this (fuzzy spelling only) a name is not taken to mean an area
 # Shorthand people write inside occupation names.
 WORD_SYNONYMS: dict[str, str] = {
     "tech": "technician",
@@ -158,6 +162,7 @@ class NameIndex:
     _corrections: dict[str, str] = field(default_factory=dict)
     _occupation_words: frozenset[str] = frozenset()
     _alias_words: frozenset[str] = frozenset()
+    _titles: dict[str, str] = field(default_factory=dict)  # lower-case official title -> code
 
     # ----- building -------------------------------------------------------------------------
     @classmethod
@@ -194,6 +199,7 @@ class NameIndex:
             if code in self.occupations:
                 self._aliases[tuple(_canonical(normalize(phrase)))] = code
         self._alias_words = frozenset(w for phrase in OCCUPATION_ALIASES for w in normalize(phrase))
+        self._titles = {o.title.lower(): o.code for o in self.occupations.values()}
 
     def _add_place(self, words: list[str], place: _PlaceName) -> None:
         if words and place.code in self.areas:
@@ -210,6 +216,11 @@ class NameIndex:
         for abbrev, name in STATE_ABBREVIATIONS.items():
             if name.lower() in state_names:
                 self._state_by_abbrev[abbrev.lower()] = state_names[name.lower()]
+        for phrase, name in STATE_STYLE_ABBREVIATIONS.items():
+            words = normalize(phrase)
+            if name.lower() in state_names:
+                needs_context = " ".join(words) in AMBIGUOUS_STYLE_ABBREVIATIONS
+                self._add_place(words, _PlaceName(state_names[name.lower()], "state", needs_context=needs_context))
         for phrase, code in AREA_ALIASES.items():
             self._add_place(normalize(phrase), _PlaceName(code, "alias"))
         for phrase in NATIONAL_PHRASES:
@@ -340,6 +351,28 @@ class NameIndex:
             end += 1
         return AreaMention(start, end, self.areas[code], "state named" if explicit_state and via == "state" else via, phrase)
 
+    def occupation(self, text: str) -> Occupation | None:
+        """The occupation a code, exact title or name means, or None when no match is good enough."""
+        wanted = text.strip()
+        code = self._titles.get(wanted.lower(), wanted)  # an exact title ("All Occupations") or a code
+        if code in self.occupations:
+            return self.occupations[code]
+        matches = self.resolve_occupation(text)
+        if matches and matches[0].score >= MIN_OCCUPATION_SCORE and isinstance(matches[0].item, Occupation):
+            return matches[0].item
+        return None
+
+    def area(self, text: str) -> Area | None:
+        """The area a code or place name means, or None when no match is good enough."""
+        matches = self.resolve_area(text)
+        if matches and matches[0].score >= MIN_AREA_SCORE and isinstance(matches[0].item, Area):
+            return matches[0].item
+        return None
+
+    def area_suggestions(self, text: str, limit: int = 5) -> list[str]:
+        """Close area names for a place we could not resolve."""
+        return [m.item.name for m in self.resolve_area(text)[:limit] if isinstance(m.item, Area)]
+
     def resolve_area(self, text: str) -> list[Match]:
         """Areas a user-supplied name or code may mean, best first (empty when nothing fits)."""
         text = text.strip()
@@ -430,6 +463,17 @@ class NameIndex:
             if words and not set(words) <= self._occupation_words:
                 return phrase
         return None
+
+    def similar_areas(self, phrase: str, limit: int = 3) -> list[Area]:
+        """Areas whose name starts like, or is spelled close to, a place we do not know ("Calfi" -> California)."""
+        wanted = " ".join(normalize(phrase))
+        names: dict[str, Area] = {}
+        for area in (a for a in self.areas.values() if a.type != "N"):
+            names[" ".join(normalize(area.name))] = area
+            names.setdefault(" ".join(normalize(re.split(r"[,-]", area.name)[0])), area)  # a metro's first city
+        found = [n for n in names if len(wanted) >= 3 and n.startswith(wanted)]
+        found += difflib.get_close_matches(wanted, [n for n in names if n not in found], n=limit, cutoff=0.6)
+        return list(dict.fromkeys(names[n] for n in found))[:limit]
 
     def industry_code(self, text: str) -> str | None:
         """An industry code given its code or its exact name (any case), else None."""

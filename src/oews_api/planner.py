@@ -12,12 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from oews_api.names import NameIndex
+from oews_api.names import MIN_OCCUPATION_SCORE, NameIndex
 from oews_api.text import NOISE_WORDS, QUESTION_WORDS, normalize
 
 Statistic = Literal["employment", "mean", "median", "pct10", "pct25", "pct75", "pct90", "jobs_1000", "loc_quotient"]
 Term = Annotated[str, StringConstraints(min_length=1, max_length=120)]
-MIN_OCCUPATION_SCORE = 0.6
 PLAN_CACHE_SIZE = 4096
 MAX_TERMS = 5  # occupations or areas in one plan
 

@@ -102,17 +102,17 @@ def ranked_areas(
     return [row_dict(row) for row in rows]
 
 
-def count_unpublished(
+def unpublished_titles(
     db: Database, area_code: str, measure: str, year: int, reason: str, *, industry_code: str = CROSS_INDUSTRY, occ_prefix: str = ""
-) -> int:
-    """How many detailed occupations in an area (optionally within a SOC group) have ``measure`` withheld for ``reason``."""
-    row = db.one(
-        "SELECT count(*) FROM estimates e JOIN occupations o ON o.occ_code = e.occ_code "
+) -> list[str]:
+    """Detailed occupations in an area (optionally within a SOC group) whose ``measure`` is withheld for ``reason``."""
+    rows = db.all(
+        "SELECT o.occ_title FROM estimates e JOIN occupations o ON o.occ_code = e.occ_code "
         "WHERE e.area_code = ? AND e.year = ? AND e.industry_code = ? AND o.display_level = ? AND e.occ_code LIKE ? "
-        "AND json_extract(e.unpublished, '$.' || ?) = ?",
+        "AND json_extract(e.unpublished, '$.' || ?) = ? ORDER BY e.employment DESC",
         (area_code, year, industry_code, DETAILED_LEVEL, occ_prefix + "%", measure, reason),
     )
-    return int(row[0]) if row else 0
+    return [row[0] for row in rows]
 
 
 def area_employment(db: Database, year: int) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -105,10 +106,24 @@ def _unknown_place_note(question: str, plan: Plan, index: NameIndex) -> str:
     if place is None:
         return ""
     count = sum(1 for a in index.areas.values() if a.type == "M")
+    similar = index.similar_areas(place)
+    hint = f" Did you mean {' or '.join(a.name for a in similar)}? Ask again with that name." if similar else ""
     return (
         f"This database has no area named \u201c{place}\u201d (it holds the U.S., the states and {count} metro or "
-        f"nonmetro areas; see GET /api/v1/areas), so these are national figures. "
+        f"nonmetro areas; see GET /api/v1/areas), so these are national figures.{hint} "
     )
+
+
+def _with_substring_matches(matches: list[Match], items: Iterable[Occupation | Area], query: str) -> list[Match]:
+    """The resolved matches, then every other item whose name contains the query's words (score 0.5)."""
+    words = " ".join(normalize(query))
+    seen = {m.item.code for m in matches}
+    extra = [Match(i, 0.5, "substring") for i in items if words and i.code not in seen and words in " ".join(normalize(_name(i)))]
+    return [*matches, *extra]
+
+
+def _name(item: Occupation | Area) -> str:
+    return item.title if isinstance(item, Occupation) else item.name
 
 
 def _corrections(question: str, index: NameIndex) -> str:
@@ -128,11 +143,8 @@ async def occupations(
     if not q.strip():
         found = [o.public() for o in sorted(index.occupations.values(), key=lambda o: o.code)[:limit]]
         return JSONResponse({"query": q, "results": found})
-    matches = index.resolve_occupation(q)
-    words = " ".join(normalize(q))
-    seen = {m.item.code for m in matches}
-    extra = [Match(o, 0.5, "substring") for o in index.occupations.values() if words and words in " ".join(normalize(o.title)) and o.code not in seen]
-    results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in [*matches, *extra] if m.score >= 0.3]
+    matches = _with_substring_matches(index.resolve_occupation(q), index.occupations.values(), q)
+    results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in matches if m.score >= 0.3]
     return JSONResponse({"query": q, "results": results[:limit]})
 
 
@@ -147,12 +159,7 @@ async def areas(
     index = _data(request).index
     candidates: list[Match]
     if q.strip():
-        candidates = index.resolve_area(q)
-        words = " ".join(normalize(q))
-        seen = {m.item.code for m in candidates}
-        candidates += [
-            Match(a, 0.5, "substring") for a in index.areas.values() if words and words in " ".join(normalize(a.name)) and a.code not in seen
-        ]
+        candidates = _with_substring_matches(index.resolve_area(q), index.areas.values(), q)
     else:
         candidates = [Match(a, 1.0, "list") for a in sorted(index.areas.values(), key=lambda a: a.code)]
     results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in candidates if type is None or m.item.type == type]  # type: ignore[union-attr]
@@ -263,9 +270,9 @@ def _cell(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _occupation(index: NameIndex, text: str) -> Occupation:
-    matches = index.resolve_occupation(text)
-    if matches and matches[0].score >= 0.6 and isinstance(matches[0].item, Occupation):
-        return matches[0].item
+    occupation = index.occupation(text)
+    if occupation is not None:
+        return occupation
     close = "; ".join(index.suggestions(text, 5))
     raise HTTPException(
         404,
@@ -276,10 +283,10 @@ def _occupation(index: NameIndex, text: str) -> Occupation:
 
 
 def _area(index: NameIndex, text: str) -> Area:
-    matches = index.resolve_area(text)
-    if matches and matches[0].score >= 0.8 and isinstance(matches[0].item, Area):
-        return matches[0].item
-    close = "; ".join(m.item.name for m in matches[:5] if isinstance(m.item, Area))  # type: ignore[union-attr]
+    area = index.area(text)
+    if area is not None:
+        return area
+    close = "; ".join(index.area_suggestions(text, 5))
     raise HTTPException(
         404,
         f"no area matches {text!r}" + (f"; close matches: {close}" if close else "") + " (use a BLS area code like 4800000 or GET /api/v1/areas?q=)",

@@ -191,8 +191,9 @@ def kubeconfig_step(config: Config) -> Step:
                 skip_if=unchanged, action=write, detail=f"127.0.0.1 → {config.server_node.host}; backup of the old file kept")
 
 
-def _node_ready(node: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
+def is_ready(obj: dict[str, Any]) -> bool:
+    """True when a Node's or Pod's ``Ready`` condition is ``True``."""
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (obj.get("status") or {}).get("conditions") or [])
 
 
 def _kubelet_version(node: dict[str, Any]) -> str:
@@ -204,7 +205,7 @@ def wait_ready_step(config: Config, timeout: float, names: list[str] | None = No
     wanted = names or [n.name for n in config.nodes]
 
     def done(node: dict[str, Any] | None) -> bool:
-        return node is not None and _node_ready(node) and (not version or _kubelet_version(node) == version)
+        return node is not None and is_ready(node) and (not version or _kubelet_version(node) == version)
 
     def check(ctx: RunContext) -> tuple[bool, str]:
         live = {n["metadata"]["name"]: n for n in kube_for(ctx).list("v1", "Node")}
@@ -410,7 +411,7 @@ def node_rows(nodes: list[dict[str, Any]], config: Config) -> list[dict[str, Any
             "name": node["metadata"]["name"],
             "roles": ",".join(roles),
             "version": _kubelet_version(node) or "?",
-            "ready": _node_ready(node),
+            "ready": is_ready(node),
             "schedulable": not (node.get("spec") or {}).get("unschedulable", False),
             "labels": {k: v for k, v in labels.items() if k.startswith("oews/")},
             "in_inventory": any(n.name == node["metadata"]["name"] for n in config.nodes),

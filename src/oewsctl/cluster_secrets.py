@@ -18,7 +18,7 @@ ESO_API = "external-secrets.io/v1"
 
 @dataclass(frozen=True)
 class Condition:
-    """One status condition (``Ready``) of an ESO object, or "Unknown" when absent."""
+    """One status condition (ESO's ``Ready``, a Deployment's ``Progressing``), or "Unknown" when absent."""
 
     status: str = "Unknown"
     reason: str = ""

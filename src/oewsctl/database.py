@@ -10,7 +10,11 @@ On every node labelled ``oews/db=true``, beside ``database.path`` (``/opt/k3s/st
   version, so ``db status`` can name releases without opening the database on the node.
 
 A push uploads and verifies the file on *every* node before it switches *any*: a failure while
-uploading removes the staged files everywhere and leaves every live file as it was.
+uploading removes the staged files everywhere and leaves every live file as it was. A failure
+while switching (node k of n) cannot undo the nodes already switched: the error names which nodes
+serve the new file and which still serve the previous one, and no staged file is left. The
+ledgers are written once every rename is done, so a ledger that cannot be written never stops
+another node's switch.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from __future__ import annotations
 import json
 import posixpath
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oewsctl.cluster import is_ready as _ready
 from oewsctl.console import interactive
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.kube import Kube, kube_for, wait_until
@@ -191,8 +196,12 @@ def write_ledger(pool: "SSHPool", node: str, layout: Layout, live: Release | Non
     pool.write_file(node, layout.ledger, json.dumps(body, indent=1).encode(), mode=0o644, sudo=True)
 
 
-def switch_node(pool: "SSHPool", node: str, layout: Layout, keep: int, state: NodeState, new: Release | None, kept_as: Release | None) -> str:
-    """Keep the live file (``kept_as``) as a version, rename the staged file over it, prune; update the ledger."""
+def switch_node(pool: "SSHPool", node: str, layout: Layout, keep: int, state: NodeState, kept_as: Release | None) -> tuple[dict[int, Release], str]:
+    """Keep the live file (``kept_as``) as a version, rename the staged file over it, prune.
+
+    Returns the versions the node's ledger should now list, and a summary line; the ledger itself
+    is written by the record step, once every node has switched.
+    """
     result = pool.check(node, ["sh", "-c", SWITCH, "sh", layout.live, layout.staged, str(keep)], sudo=True,
                         what=f"switch {layout.live}")
     versions = dict(state.ledger_versions)
@@ -206,8 +215,7 @@ def switch_node(pool: "SSHPool", node: str, layout: Layout, keep: int, state: No
         elif word == "pruned" and number.isdigit():
             versions.pop(int(number), None)
             kept.append(f"pruned v{number}")
-    write_ledger(pool, node, layout, new, versions)
-    return ", ".join(kept) or "first database on this node"
+    return versions, ", ".join(kept) or "first database on this node"
 
 
 def cleanup_staged(pool: "SSHPool", nodes: Sequence[str], layout: Layout) -> list[str]:
@@ -219,6 +227,74 @@ def cleanup_staged(pool: "SSHPool", nodes: Sequence[str], layout: Layout) -> lis
         except OewsctlError:
             failed.append(node)
     return failed
+
+
+def _switched(ctx: "RunContext") -> dict[str, tuple[Release | None, dict[int, Release]]]:
+    """Node -> (its new live release, the versions its ledger lists): switched, ledger not yet written."""
+    return ctx.results.setdefault("db_switched", {})
+
+
+def _serving(ctx: "RunContext") -> set[str]:
+    """The nodes whose live file is the one this run puts in place (switched, or already it)."""
+    return ctx.results.setdefault("db_serving", set())
+
+
+def _record(ctx: "RunContext", layout: Layout) -> list[str]:
+    """Write the ledger of every switched node; one "node: error" line per node where that failed."""
+    failed = []
+    for node, (live, versions) in _switched(ctx).items():
+        try:
+            write_ledger(ctx.ssh, node, layout, live, versions)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping: one node's failure (even a raw socket error) must not skip the others
+            message = exc.message if isinstance(exc, OewsctlError) else str(exc) or type(exc).__name__
+            failed.append(message if message.startswith(node) else f"{node}: {message}")
+    _switched(ctx).clear()
+    return failed
+
+
+def _switch_action(layout: Layout, node: str, nodes: Sequence[str], keep: int, retry: str,
+                release: "Callable[[RunContext], tuple[Release | None, Release | None]]") -> "Callable[[RunContext], str]":
+    """The body of a switch step on ``node``; ``release(ctx)`` gives (the new live release, what the current file is).
+
+    When the switch fails, the nodes switched before stay switched (a rename cannot be taken back
+    safely on a node that may be serving it): the error names which nodes serve which file,
+    removes the staged files left, records the switched nodes' ledgers, and says to ``retry``.
+    """
+    def run(ctx: "RunContext") -> str:
+        new, kept_as = release(ctx)
+        try:
+            versions, summary = switch_node(ctx.ssh, node, layout, keep, _states(ctx)[node], kept_as)
+        except OewsctlError as exc:
+            serving = [n for n in nodes if n in _serving(ctx)]
+            behind = [n for n in nodes if n not in serving]
+            left = cleanup_staged(ctx.ssh, behind, layout)
+            unrecorded = _record(ctx, layout)
+            notes = [f"switched: {', '.join(serving) or 'no node'}", f"not switched (still on the previous file): {', '.join(behind)}",
+                     f"could not remove {layout.staged} on {', '.join(left)}" if left else f"staged files removed on {', '.join(behind)}"]
+            notes += [f"ledger not written on {line}" for line in unrecorded]
+            where = "the DB nodes now hold different files" if serving else "no live file was changed"
+            raise OewsctlError(f"{exc.message}; " + "; ".join(notes),
+                               hint=f"{where}. Fix {node}, then {retry}; `oewsctl db status` shows each node") from None
+        _switched(ctx)[node] = (new, versions)
+        _serving(ctx).add(node)
+        return summary
+
+    return run
+
+
+def _record_step(layout: Layout) -> Step:
+    """After every switch: write each switched node's ledger (what ``db status`` names releases from)."""
+    def run(ctx: "RunContext") -> str:
+        nodes = ", ".join(_switched(ctx))
+        failed = _record(ctx, layout)
+        if failed:
+            raise OewsctlError(f"every DB node switched, but {layout.ledger} could not be written: " + "; ".join(failed),
+                               hint="the new file is live; `oewsctl db status` shows its release as unknown there until the next push")
+        return f"written on {nodes}"
+
+    return Step(f"record the new live file in {layout.ledger}", action=run,
+                skip_if=lambda ctx: None if _switched(ctx) else "no node was switched",
+                detail="on every switched node, only after every rename succeeded")
 
 
 # -- db push ---------------------------------------------------------------------------------
@@ -287,6 +363,7 @@ def _inspect_step(layout: Layout, node: str, new: Release, force: bool) -> Step:
         if state.live_inode is not None:
             ctx.results.setdefault("db_live_sha", {})[node] = remote_sha256(ctx.ssh, node, layout.live, sudo=True)
         if _same(ctx, node, new, force):
+            _serving(ctx).add(node)
             return "live file already has this SHA-256"
         need = new.size + SPACE_MARGIN
         if state.avail < need:
@@ -322,26 +399,26 @@ def _upload_step(layout: Layout, node: str, nodes: Sequence[str], local: Path, n
                 remediation="run the push again; nothing was switched")
 
 
-def _switch_step(layout: Layout, node: str, keep: int, new: Release, force: bool) -> Step:
-    def run(ctx: "RunContext") -> str:
+def _switch_step(layout: Layout, node: str, nodes: Sequence[str], keep: int, new: Release, force: bool) -> Step:
+    def release(ctx: "RunContext") -> tuple[Release | None, Release | None]:
         new.pushed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        state = _states(ctx)[node]
-        return switch_node(ctx.ssh, node, layout, keep, state, new, _live_release(state, ctx.results.get("db_live_sha", {}).get(node)))
+        return new, _live_release(_states(ctx)[node], ctx.results.get("db_live_sha", {}).get(node))
 
+    retry = "re-run the same command (nodes already on the new file are skipped), or go back with `oewsctl db rollback`"
     return Step(f"switch {layout.live} to sha256 {new.sha256[:12]}… (keep the previous as a version, keep {keep})", node=node,
-                action=run, skip_if=lambda ctx: _same(ctx, node, new, force),
+                action=_switch_action(layout, node, nodes, keep, retry, release), skip_if=lambda ctx: _same(ctx, node, new, force),
                 detail=f"ln {layout.live} {layout.live}.v<N>; mv -f {layout.staged} {layout.live} (atomic rename); prune beyond {keep}",
                 remediation="check the node's disk and permissions; `oewsctl db status` shows what each node holds")
 
 
 def push_steps(config: "Config", local: Path, new: Release, options: PushOptions) -> list[Step]:
-    """Inspect every DB node, upload+verify to all of them, then switch each (see the module docstring)."""
+    """Inspect every DB node, upload+verify to all of them, switch each, then record (see the module docstring)."""
     layout = Layout(config.database.path)
     nodes = db_node_names(config, options.node)
     steps = [_inspect_step(layout, n, new, options.force) for n in nodes]
     steps += [_upload_step(layout, n, nodes, local, new, options.force) for n in nodes]
-    steps += [_switch_step(layout, n, config.database.keep_versions, new, options.force) for n in nodes]
-    return steps
+    steps += [_switch_step(layout, n, nodes, config.database.keep_versions, new, options.force) for n in nodes]
+    return [*steps, _record_step(layout)]
 
 
 def push_plan(config: "Config", local: Path, new: Release, options: PushOptions = PushOptions()) -> Plan:
@@ -363,10 +440,6 @@ class PodServes:
     def line(self) -> str:
         what = f"sha256 {self.sha256[:12]}… ({self.release})" if self.sha256 else f"unknown ({self.problem})"
         return f"pod {self.pod} on {self.node}: {what}{'' if self.ready else ' [not ready]'}"
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions") or [])
 
 
 def pods_serving(kube: Kube, config: "Config") -> list[PodServes]:
@@ -432,50 +505,93 @@ def update_plan(config: "Config", local: Path, new: Release, options: PushOption
 # -- db rollback -----------------------------------------------------------------------------
 
 
-def _choose(state: NodeState, to: int | None, layout: Layout) -> Version:
+@dataclass(frozen=True)
+class Choice:
+    """The version a node rolls back to; ``live`` when that version already is the live file (nothing to do)."""
+
+    version: Version
+    release: Release | None
+    live: bool
+
+
+def _choose(state: NodeState, to: int | None, layout: Layout) -> Choice:
     if to is not None:
         found = state.version(to)
         if found is None:
             known = ", ".join(f"v{v.number}" for v in state.versions) or "none"
             raise OewsctlError(f"{state.node}: no kept version v{to} of {layout.live} (kept: {known})", hint="see them with: oewsctl db status")
-        return found
+        # Versions are hard links: right after a rollback to vN, vN *is* the live file.
+        return Choice(found, state.release_of_version(to), found.inode == state.live_inode)
     found = state.previous()
     if found is None:
         raise OewsctlError(f"{state.node}: no kept version of {layout.live} differs from the live file; nothing to roll back to",
                            hint="push the database you want instead: oewsctl db update FILE")
-    return found
+    return Choice(found, state.release_of_version(found.number), False)
 
 
-def _rollback_prepare(config: "Config", layout: Layout, nodes: Sequence[str], to: int | None) -> Step:
-    def run(ctx: "RunContext") -> str:
-        chosen: dict[str, tuple[Version, Release | None]] = {}
+def _choices(ctx: "RunContext", layout: Layout, nodes: Sequence[str], to: int | None) -> dict[str, Choice]:
+    """Inspect every DB node once and pick its version; refuse when they would end up on different files."""
+    if "db_rollback" not in ctx.results:
+        chosen: dict[str, Choice] = {}
         for node in nodes:
             state = _states(ctx)[node] = inspect_node(ctx.ssh, node, layout)
-            version = _choose(state, to, layout)
-            chosen[node] = (version, state.release_of_version(version.number))
-        shas = {r.sha256 for _, r in chosen.values() if r is not None}
+            chosen[node] = _choose(state, to, layout)
+        shas = {c.release.sha256 for c in chosen.values() if c.release is not None}
         if len(shas) > 1:
-            lines = "; ".join(f"{n}: v{v.number} sha256 {r.sha256[:12] if r else '?'}…" for n, (v, r) in chosen.items())
+            lines = "; ".join(f"{n}: v{c.version.number} sha256 {c.release.sha256[:12] if c.release else '?'}…" for n, c in chosen.items())
             raise OewsctlError(f"the DB nodes would roll back to different databases ({lines})",
                                hint="pick one explicitly with --to N (see `oewsctl db status`)")
         ctx.results["db_rollback"] = chosen
-        for node, (version, _) in chosen.items():
-            ctx.ssh.check(node, ["sh", "-c", STAGE_VERSION, "sh", layout.version(version.number), layout.staged], sudo=True,
-                          what=f"stage {layout.version(version.number)}")
-        return ", ".join(f"{n}: v{v.number} ({r.label() if r else mib(v.size)})" for n, (v, r) in chosen.items())
+        _serving(ctx).update(n for n, c in chosen.items() if c.live)
+    return ctx.results["db_rollback"]
+
+
+def _to_switch(ctx: "RunContext") -> dict[str, Choice]:
+    return {n: c for n, c in ctx.results.get("db_rollback", {}).items() if not c.live}
+
+
+def _rollback_prepare(layout: Layout, nodes: Sequence[str], to: int | None) -> Step:
+    def already(ctx: "RunContext") -> str | None:
+        chosen = _choices(ctx, layout, nodes, to)
+        if _to_switch(ctx):
+            return None
+        return f"v{to} is already the live file on {', '.join(chosen)}; nothing changed (`oewsctl db status` shows what the pods serve)"
+
+    def run(ctx: "RunContext") -> str:
+        chosen = _to_switch(ctx)
+        try:
+            for node, choice in chosen.items():
+                ctx.ssh.check(node, ["sh", "-c", STAGE_VERSION, "sh", layout.version(choice.version.number), layout.staged], sudo=True,
+                              what=f"stage {layout.version(choice.version.number)}")
+        except OewsctlError as exc:
+            left = cleanup_staged(ctx.ssh, nodes, layout)
+            note = f"could not remove {layout.staged} on {', '.join(left)}" if left else f"staged files removed on {', '.join(nodes)}"
+            raise OewsctlError(f"{exc.message}; {note}; no live database was switched", hint=exc.hint) from None
+        lines = [f"{n}: v{c.version.number} ({c.release.label() if c.release else mib(c.version.size)})" for n, c in chosen.items()]
+        lines += [f"{n}: v{c.version.number} already live" for n, c in ctx.results["db_rollback"].items() if c.live]
+        return ", ".join(lines)
 
     which = f"v{to}" if to is not None else "the newest kept version that differs from the live file"
-    return Step(f"stage {which} on {', '.join(nodes)}", action=run,
-                detail=f"hard-link {layout.live}.v<N> to {layout.staged} on every DB node before any switch")
+    return Step(f"stage {which} on {', '.join(nodes)}", action=run, skip_if=already,
+                detail=f"hard-link {layout.live}.v<N> to {layout.staged} on every DB node before any switch "
+                "(a node where v<N> already is the live file is left alone)")
 
 
-def _rollback_switch(layout: Layout, node: str, keep: int) -> Step:
-    def run(ctx: "RunContext") -> str:
-        _, release = ctx.results["db_rollback"][node]
-        state = _states(ctx)[node]
-        return switch_node(ctx.ssh, node, layout, keep, state, release, state.ledger_live)
+def _nothing_switched(ctx: "RunContext") -> str | None:
+    return None if _to_switch(ctx) else "no node was switched"
 
-    return Step(f"switch {layout.live} back (keep the current file as a version)", node=node, action=run,
+
+def _rollback_switch(layout: Layout, node: str, nodes: Sequence[str], keep: int) -> Step:
+    def release(ctx: "RunContext") -> tuple[Release | None, Release | None]:
+        return ctx.results["db_rollback"][node].release, _states(ctx)[node].ledger_live
+
+    def already(ctx: "RunContext") -> str | None:
+        choice = ctx.results["db_rollback"][node]
+        return f"v{choice.version.number} is already the live file" if choice.live else None
+
+    retry = "re-run `oewsctl db rollback --to N` with the N `db status` lists for the file you want (a node already on it is left alone)"
+    return Step(f"switch {layout.live} back (keep the current file as a version)", node=node,
+                action=_switch_action(layout, node, nodes, keep, retry, release), skip_if=already,
                 detail=f"mv -f {layout.staged} {layout.live} (atomic rename)")
 
 
@@ -484,11 +600,12 @@ def rollback_plan(config: "Config", to: int | None = None) -> Plan:
     nodes = db_node_names(config)
     target = Target.of(config)
     plan = Plan("db rollback" + (f" --to {to}" if to is not None else ""))
-    plan.add(_rollback_prepare(config, layout, nodes, to))
-    plan.extend([_rollback_switch(layout, n, config.database.keep_versions) for n in nodes])
+    plan.add(_rollback_prepare(layout, nodes, to))
+    plan.extend([_rollback_switch(layout, n, nodes, config.database.keep_versions) for n in nodes])
+    plan.add(_record_step(layout))
     plan.add(Step(f"restart the pods of {target} so they open the restored file", action=lambda ctx: restart(kube_for(ctx), target),
-                  detail="patch spec.template annotation kubectl.kubernetes.io/restartedAt"))
-    plan.add(wait_step(target))
+                  skip_if=_nothing_switched, detail="patch spec.template annotation kubectl.kubernetes.io/restartedAt"))
+    plan.add(replace(wait_step(target), skip_if=_nothing_switched))
     return plan
 
 

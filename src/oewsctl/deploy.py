@@ -1,30 +1,40 @@
 """``oewsctl deploy``: apply the rendered manifests, wait for the rollout, roll back on failure, smoke check.
 
-Plan: one step per object in dependency order (create or server-side apply, ``unchanged``
-when the live object already matches), then the rollout wait (on a stalled rollout the
+Plan: one step per object in dependency order (server-side apply, ``unchanged`` when the
+live object already matches); before the Deployment, the Secrets its pods need (the pull
+Secret ``app.image_pull_secret`` from local registry credentials, and ``oews-api-secrets``:
+created empty with provider kubernetes, awaited from ESO with azure-keyvault), and the
+Deployment carries the Secret's data hash as a pod annotation; then the rollout wait (on a stalled rollout the
 previous revision is restored automatically unless ``--no-rollback``), then ``/health``
 through the Service via the API server's proxy, expecting the database SHA-256 if given.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from oewsctl.cluster_secrets import ClusterSecrets, Condition
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.images import recorded_image
-from oewsctl.kube import Kube, apply_order, apply_step, diff, kube_for, ref, wait_until
+from oewsctl.kube import Kube, apply_order, apply_step, diff, kube_for, wait_until
 from oewsctl.plan import Plan, Step
-from oewsctl.registry import ImageRef
+from oewsctl.registry import TOKEN_ENV, ImageRef, RegistryClient, dockerconfigjson, login_hint
 from oewsctl.render import render
 from oewsctl.rollout import Echo, RolloutFailed, Target, echo_for, failure_report, newest_replicaset, undo, wait_rollout
+from oewsctl.secrets import APP_SECRET, HASH_ANNOTATION, secret_data_hash
 
 if TYPE_CHECKING:
     from oewsctl.config import Config
     from oewsctl.runner import RunContext
 
 SMOKE_TIMEOUT = 60.0
+SECRET_TIMEOUT = 120.0
+"""How long deploy waits for External Secrets Operator to create the app Secret."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,100 @@ def smoke_check(kube: Kube, target: Target, expect_sha256: str | None) -> str:
     return f"/health ok, database sha256 {sha[:16]}…" if sha else "/health ok"
 
 
+def with_secret_hash(ctx: RunContext, config: Config, deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """The Deployment with the pod annotation ``oews/secrets-sha256`` = the live Secret's data hash.
+
+    The same annotation ``secrets rotate`` writes: a deploy after ESO synced new values on its
+    own rolls the pods once; a deploy with nothing changed leaves them alone.
+    """
+    data = ClusterSecrets(kube_for(ctx), config.app.namespace).secret_data(APP_SECRET)
+    obj = copy.deepcopy(dict(deployment))
+    if data is not None:
+        pod_meta = obj["spec"]["template"].setdefault("metadata", {})
+        pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), HASH_ANNOTATION: secret_data_hash(data)}
+    return obj
+
+
+def app_secret_step(config: Config) -> Step:
+    """The Secret the pods need (envFrom) must exist, or the first rollout stalls.
+
+    provider kubernetes: create it empty (values come from ``secrets set``); azure-keyvault:
+    ESO creates it from the ExternalSecret applied just before, so wait for it.
+    """
+    namespace = config.app.namespace
+    where = f"Secret {namespace}/{APP_SECRET}"
+
+    def exists(ctx: RunContext) -> str | None:
+        data = ClusterSecrets(kube_for(ctx), namespace).secret_data(APP_SECRET)
+        return None if data is None else f"exists ({len(data)} key(s))"
+
+    if config.secrets.provider == "kubernetes":
+        def create(ctx: RunContext) -> str:
+            ClusterSecrets(kube_for(ctx), namespace).write_secret_keys(APP_SECRET, {})
+            return f"created empty: fill it with `oewsctl secrets set NAME --from-stdin` (then {', '.join(config.secrets.keys) or 'your keys'})"
+
+        return Step(f"{where}: create it empty if missing (the pods read it)", action=create, skip_if=exists,
+                    detail=f"POST secrets {APP_SECRET} with no data when absent; values are set with `oewsctl secrets set`")
+
+    def wait(ctx: RunContext) -> str:
+        def check() -> tuple[bool, str]:
+            found = exists(ctx)
+            return found is not None, found or f"not created yet by External Secrets Operator ({Condition.of(ClusterSecrets(kube_for(ctx), namespace).external_secret(APP_SECRET) or {}, 'Ready').message})"
+
+        try:
+            return wait_until(check, what=f"External Secrets Operator to create {where}", timeout=SECRET_TIMEOUT, echo=echo_for(ctx))
+        except OewsctlError as exc:
+            raise OewsctlError(exc.message, hint="the Deployment was not touched. Check `oewsctl secrets status` (SecretStore "
+                               "credentials, vault role, ESO installed by `oewsctl secrets bootstrap`), then deploy again") from None
+
+    return Step(f"wait for External Secrets Operator to create {where} (timeout {SECRET_TIMEOUT:.0f}s)", action=wait, skip_if=exists,
+                detail=f"GET secrets/{APP_SECRET} until it exists (ESO syncs it from Key Vault)")
+
+
+def pull_secret(config: Config, ref: ImageRef) -> dict[str, Any] | None:
+    """The ``kubernetes.io/dockerconfigjson`` Secret ``app.image_pull_secret`` from local credentials; None without any."""
+    body = dockerconfigjson(ref)
+    if body is None:
+        return None
+    return {
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": config.app.image_pull_secret, "namespace": config.app.namespace,
+                     "labels": {"app.kubernetes.io/part-of": "oews", "app.kubernetes.io/managed-by": "oewsctl"}},
+        "data": {".dockerconfigjson": base64.b64encode(body).decode()},
+    }
+
+
+def pull_secret_step(config: Config, image: str) -> Step:
+    """Create or update the pull Secret from $GHCR_TOKEN or ``docker login``; the value is never shown."""
+    ref = ImageRef.parse(image)
+    where = f"Secret {config.app.namespace}/{config.app.image_pull_secret}"
+
+    def public(ctx: RunContext) -> str | None:
+        if pull_secret(config, ref) is not None:
+            return "unchanged" if kube_for(ctx).is_unchanged(pull_secret(config, ref) or {}) else None
+        with RegistryClient(ref.registry) as client:
+            if client.can_pull(ref.repository, ref.tag or ref.digest or "latest"):
+                return f"no local credentials, and {ref.registry} serves {ref.repository} without one: nothing to write"
+        raise OewsctlError(
+            f"{ref.registry} needs a login to pull {ref.repository}, and no credentials were found to write {where} (app.image_pull_secret)",
+            hint=login_hint(ref.registry) + "; or remove app.image_pull_secret if the image is public",
+        )
+
+    return Step(
+        f"{where}: pull credentials for {ref.registry} (from ${TOKEN_ENV} or docker login)",
+        action=lambda ctx: kube_for(ctx).apply(pull_secret(config, ref) or {}),
+        skip_if=public,
+        detail="server-side apply v1 Secret type kubernetes.io/dockerconfigjson, data .dockerconfigjson <withheld>",
+        remediation=login_hint(ref.registry),
+    )
+
+
+def secret_steps(config: Config, image: str) -> list[Step]:
+    """What the Deployment's pods need before they can start: the pull Secret (if configured) and the app Secret."""
+    steps = [pull_secret_step(config, image)] if config.app.image_pull_secret else []
+    return [*steps, app_secret_step(config)]
+
+
 def deploy_plan(config: Config, options: DeployOptions) -> Plan:
     """Every step of a deploy, built without touching the cluster."""
     if options.expect_sha256 and len(options.expect_sha256) != 64:
@@ -115,7 +219,12 @@ def deploy_plan(config: Config, options: DeployOptions) -> Plan:
     image = resolve_image(config, options.image)
     target = Target.of(config)
     plan = Plan("deploy")
-    plan.extend([apply_step(obj) for obj in manifests(config, image)])
+    for obj in manifests(config, image):
+        if obj["kind"] == "Deployment":
+            plan.extend(secret_steps(config, image))
+            plan.add(apply_step(obj, finish=lambda ctx, o: with_secret_hash(ctx, config, o)))
+        else:
+            plan.add(apply_step(obj))
     if not options.wait:
         return plan
     plan.add(Step(

@@ -23,6 +23,7 @@ from oewsctl.errors import OewsctlError
 from oewsctl.known_hosts import fingerprint
 from oewsctl.kube import Kube
 from oewsctl.ssh import SSHPool, SudoPasswordRequired
+from oewsctl.ssh_transfer import FREE_KIB
 
 Status = Literal["ok", "fail", "skip"]
 
@@ -95,7 +96,7 @@ class NodeDoctor:
         holders = self.config.db_nodes or [self.config.server_node]
         if self.node.name not in {n.name for n in holders}:
             return "skip", "does not hold the database", None
-        script = 'p=$1; while [ ! -e "$p" ]; do p=${p%/*}; p=${p:-/}; done; df -Pk "$p" | awk "NR==2 {print \\$4}"; stat -c %s "$1" 2>/dev/null || echo 0'
+        script = FREE_KIB + 'free_kib "$1"; stat -c %s "$1" 2>/dev/null || echo 0'
         free_kib, size = self.out(["sh", "-c", script, "sh", path]).split()
         free, current = int(free_kib) * 1024, int(size)
         where = posixpath.dirname(path)
@@ -146,6 +147,8 @@ class NodeDoctor:
                 status, detail, hint = check()
             except OewsctlError as exc:
                 status, detail, hint = "fail", exc.message.removeprefix(f"{self.node.name}: "), exc.hint
+            except Exception as exc:  # noqa: BLE001 - odd output from one node fails one row, not the doctor
+                status, detail, hint = "fail", f"unexpected answer from the node ({type(exc).__name__}: {exc})", f"`oewsctl -v doctor` shows what {self.node.name} printed"
             results.append(CheckResult(self.node.name, name, status, detail, hint))
             if name == "ssh" and status == "fail":
                 results += [CheckResult(self.node.name, rest, "skip", "not checked (no SSH)") for rest, _ in checks[1:]]

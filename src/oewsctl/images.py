@@ -11,6 +11,7 @@ allowed (its SHA tag then says ``-dirty``).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import platform as host_platform
@@ -76,6 +77,34 @@ def _public_url(url: str | None) -> str | None:
     return url.removesuffix(".git")
 
 
+def _dockerignore(context: Path) -> tuple[list[str], list[str]]:
+    """``.dockerignore`` as (allow-listed paths after ``*``, exclusion patterns); ``(["."], [])`` without one."""
+    try:
+        lines = [line.strip() for line in (context / ".dockerignore").read_text().splitlines()]
+    except OSError:
+        return ["."], []
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    if "*" not in patterns:
+        return ["."], [p for p in patterns if not p.startswith("!")]
+    allowed = [p[1:].strip("/") for p in patterns if p.startswith("!")]
+    return allowed, [p for p in patterns if p != "*" and not p.startswith("!")]
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return any(fnmatch.fnmatch(prefix, pattern.removeprefix("**/")) or fnmatch.fnmatch(prefix, pattern)
+               for pattern in patterns for prefix in prefixes)
+
+
+def untracked_in_build(context: Path) -> list[str]:
+    """Untracked (not git-ignored) files the image build would copy: the ``.dockerignore``
+    allow-list minus its exclusions. They make a "clean" commit tag lie just like an edit."""
+    allowed, excluded = _dockerignore(context)
+    listed = _git(context, "ls-files", "--others", "--exclude-standard", "--", *allowed) or ""
+    return [path for path in listed.splitlines() if path and not _ignored(path, excluded)]
+
+
 def read_source(context: Path, *, allow_dirty: bool) -> Source:
     """Read the package version and git state of the build context (read-only)."""
     context = context.resolve()
@@ -93,12 +122,13 @@ def read_source(context: Path, *, allow_dirty: bool) -> Source:
                 hint="build from a git clone, or pass --allow-dirty to build without the SHA tag",
             )
         return Source(context, version)
-    changes = _git(context, "status", "--porcelain", "--untracked-files=no") or ""
-    dirty = bool(changes)
+    changes = (_git(context, "status", "--porcelain", "--untracked-files=no") or "").splitlines()
+    untracked = untracked_in_build(context)
+    dirty = bool(changes or untracked)
     if dirty and not allow_dirty:
-        count = len(changes.splitlines())
+        extra = f" and {len(untracked)} untracked file(s) the build copies ({', '.join(untracked[:3])}{', …' if len(untracked) > 3 else ''})" if untracked else ""
         raise OewsctlError(
-            f"the work tree {context} has {count} uncommitted change(s); the image would not match commit {revision[:7]}",
+            f"the work tree {context} has {len(changes)} uncommitted change(s){extra}; the image would not match commit {revision[:7]}",
             hint="commit (or stash) them first, or pass --allow-dirty (the SHA tag then ends in -dirty)",
         )
     suffix = "-dirty" if dirty else ""

@@ -1,21 +1,20 @@
 """``oewsctl init``: write a commented ``oewsctl.yaml`` from flags or answers to prompts.
 
 The text is validated with the same loader every command uses before it is written;
-an existing file is only replaced with ``--force``, and then kept as ``<file>.bak``.
+an existing file is only replaced with ``--force``, and then kept as ``<file>.bak-<time>``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from oewsctl.config import parse_config
 from oewsctl.constants import NODE_SPEC_HELP
 from oewsctl.errors import UsageError
+from oewsctl.local_files import replace_with_backup
 
 NODE_SPEC = re.compile(r"^(?P<name>[^=\s]+)=(?:(?P<user>[^@\s]+)@)?(?P<host>[^/\s]+)(?:/(?P<arch>amd64|arm64))?$")
 
@@ -123,18 +122,15 @@ monitoring: {monitoring}
 """
 
 
-def write(path: Path, answers: InitAnswers, *, force: bool) -> Path | None:
-    """Validate and write the file; return the backup path when an old file was replaced."""
+def refuse_existing(path: Path, force: bool) -> None:
+    """Exit 2 before anything is asked or written when ``path`` exists and ``--force`` was not given."""
     if path.exists() and not force:
-        raise UsageError(f"{path} already exists; nothing written", hint="pass --force to replace it (the old file is kept as .bak), or --config to write elsewhere")
+        raise UsageError(f"{path} already exists; nothing written", hint="pass --force to replace it (the old file is kept as <file>.bak-<time>), or --config to write elsewhere")
+
+
+def write(path: Path, answers: InitAnswers) -> Path | None:
+    """Validate and write the file (callers check ``refuse_existing`` first); return the backup
+    path when an old file was replaced."""
     text = render(answers)
     parse_config(text, source=str(path))
-    backup = None
-    if path.exists():
-        backup = path.with_name(path.name + ".bak")
-        shutil.copy2(path, backup)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return backup
+    return replace_with_backup(path, text, 0o644)

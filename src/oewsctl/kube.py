@@ -2,9 +2,10 @@
 
 - :func:`load_api_client` / :meth:`Kube.from_config`: the official client from
   ``cluster.kubeconfig``, context ``cluster.name``, with errors that say what to fix.
-- :meth:`Kube.apply`: create if absent, otherwise server-side apply with field manager
-  ``oewsctl``; an object whose rendered fields already match the live ones is reported
-  ``unchanged`` and not written. Objects of a custom resource wait until the API serves
+- :meth:`Kube.apply`: server-side apply with field manager ``oewsctl`` (create only where
+  the API cannot create by apply), recording the rendered object in the annotation
+  ``oewsctl/last-applied``; fields a template stops rendering are removed; an object whose
+  rendered fields and last-applied record already match is ``unchanged`` and not written. Objects of a custom resource wait until the API serves
   their kind (a CRD installed by a HelmChart appears a little later).
 - :meth:`Kube.get` / :meth:`Kube.list` / :meth:`Kube.patch` / :meth:`Kube.delete`: plain dicts
   through the dynamic client; ``patch`` is an RFC 7386 merge patch (see :func:`merge_patch`).
@@ -16,7 +17,9 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import hashlib
 import json
 import os
 import time
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
     from oewsctl.runner import RunContext
 
 FIELD_MANAGER = "oewsctl"
+LAST_APPLIED = "oewsctl/last-applied"
+"""Annotation holding the object as oewsctl last rendered it (JSON), like kubectl's last-applied-configuration."""
 REQUEST_TIMEOUT = 30
 CRD_WAIT_SECONDS = 180
 POLL_ENV = "OEWSCTL_KUBE_POLL_SECONDS"
@@ -108,6 +113,52 @@ def is_custom(api_version: str) -> bool:
     """True for kinds served by a CRD (their API appears only once the CRD is installed)."""
     group = api_version.rpartition("/")[0]
     return group not in BUILTIN_GROUPS and not group.endswith(".k8s.io")
+
+
+def last_applied(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What oewsctl last applied to this live object (its :data:`LAST_APPLIED` annotation), ``{}`` if none."""
+    text = (obj.get("metadata", {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _recorded(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The rendered object as the annotation records it: a Secret's values only as a SHA-256."""
+    if obj["kind"] != "Secret":
+        return dict(obj)
+    values = json.dumps({key: obj.get(key) for key in ("data", "stringData")}, sort_keys=True)
+    recorded = {key: value for key, value in obj.items() if key not in ("data", "stringData")}
+    return {**recorded, "data": {"sha256": hashlib.sha256(values.encode()).hexdigest()}}
+
+
+def with_last_applied(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """``obj`` plus the :data:`LAST_APPLIED` annotation recording it (kubectl apply's idea, oewsctl's key).
+
+    The annotation lets a later apply notice fields the template no longer renders: their
+    value in the annotation differs, so the object is not "unchanged", and :func:`removed_fields`
+    names what to delete.
+    """
+    body = copy.deepcopy(dict(obj))
+    meta = body.setdefault("metadata", {})
+    meta["annotations"] = {**(meta.get("annotations") or {}),
+                           LAST_APPLIED: json.dumps(_recorded(obj), sort_keys=True, separators=(",", ":"))}
+    return body
+
+
+def removed_fields(previous: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch deleting the keys ``previous`` had and ``desired`` dropped (recursing into mappings)."""
+    patch: dict[str, Any] = {}
+    for key, old in previous.items():
+        if key not in desired:
+            patch[key] = None
+        elif isinstance(old, Mapping) and isinstance(desired[key], Mapping):
+            sub = removed_fields(old, desired[key])
+            if sub:
+                patch[key] = sub
+    return patch
 
 
 def contains(live: Any, desired: Any) -> bool:
@@ -297,24 +348,38 @@ class Kube:
             return None
 
     def is_unchanged(self, obj: Mapping[str, Any]) -> bool:
-        """True when the live object already has every rendered field."""
+        """True when the live object has every rendered field and oewsctl last applied exactly this."""
         live = self.live(obj)
-        return live is not None and contains(live, obj)
+        return live is not None and contains(live, with_last_applied(obj))
 
     def apply(self, obj: Mapping[str, Any]) -> ApplyOutcome:
-        """Create ``obj`` if absent, else server-side apply it; ``unchanged`` when nothing differs."""
+        """Server-side apply ``obj`` (which creates it when absent); ``unchanged`` when nothing differs.
+
+        Fields an earlier apply set and the template no longer renders are removed: the real
+        API prunes them itself (they belong to field manager ``oewsctl``), and a merge patch
+        computed from the :data:`LAST_APPLIED` annotation removes them everywhere else.
+        An API that cannot create by apply (404, the test emulator) gets a create instead.
+        """
         wait = CRD_WAIT_SECONDS if is_custom(obj["apiVersion"]) else 0.0
         res = self.resource(obj["apiVersion"], obj["kind"], wait_seconds=wait)
         meta = obj["metadata"]
+        body = with_last_applied(obj)
         live = self.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-        if live is None:
-            self.create(obj)
-            return "created"
-        if contains(live, obj):
+        if live is not None and contains(live, body):
             return "unchanged"
         with self.errors(f"apply {ref(obj)}"):
-            self.dynamic.server_side_apply(res, body=dict(obj), name=meta["name"], namespace=meta.get("namespace"),
-                                           field_manager=FIELD_MANAGER, force_conflicts=True, _request_timeout=REQUEST_TIMEOUT)
+            try:
+                self.dynamic.server_side_apply(res, body=body, name=meta["name"], namespace=meta.get("namespace"),
+                                               field_manager=FIELD_MANAGER, force_conflicts=True, _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as exc:
+                if exc.status != 404 or live is not None:
+                    raise
+                self.create(body)
+        if live is None:
+            return "created"
+        dropped = removed_fields(last_applied(live), _recorded(obj))
+        if dropped:
+            self.patch(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"), dropped)
         return "configured"
 
     def get_text(self, path: str, *, what: str, query: list[tuple[str, Any]] | None = None, accept: str = "*/*") -> str:
@@ -353,17 +418,32 @@ def kube_for(ctx: RunContext) -> Kube:
     return kube
 
 
-def apply_step(obj: Mapping[str, Any], *, remediation: str | None = None) -> Step:
-    """A plan step that creates or applies one rendered object; skipped when the live one matches."""
+def apply_step(
+    obj: Mapping[str, Any],
+    *,
+    description: str | None = None,
+    detail: str | None = None,
+    unchanged_reason: str = "unchanged",
+    remediation: str | None = None,
+    finish: Callable[[RunContext, Mapping[str, Any]], Mapping[str, Any]] | None = None,
+) -> Step:
+    """A plan step that creates or applies one rendered object; skipped when the live one matches.
+
+    ``finish(ctx, obj)``, if given, completes the object from live state when the step runs
+    (``deploy`` adds the Secret's data hash to the Deployment's pod template).
+    """
+
+    def final(ctx: RunContext) -> Mapping[str, Any]:
+        return finish(ctx, obj) if finish is not None else obj
 
     def unchanged(ctx: RunContext) -> str | None:
-        return "unchanged" if kube_for(ctx).is_unchanged(obj) else None
+        return unchanged_reason if kube_for(ctx).is_unchanged(final(ctx)) else None
 
     return Step(
-        f"apply {ref(obj)}",
-        action=lambda ctx: kube_for(ctx).apply(obj),
+        description or f"apply {ref(obj)}",
+        action=lambda ctx: kube_for(ctx).apply(final(ctx)),
         skip_if=unchanged,
-        detail=f"create if absent, else server-side apply {obj['apiVersion']} (field manager {FIELD_MANAGER})",
+        detail=detail or f"server-side apply {obj['apiVersion']} {obj['kind']} (field manager {FIELD_MANAGER})",
         remediation=remediation or "check the object with kubectl describe; `oewsctl render` shows what is applied",
     )
 

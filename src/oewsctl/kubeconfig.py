@@ -9,16 +9,14 @@ other context, keep a timestamped backup of the old file, and write the result 0
 from __future__ import annotations
 
 import copy
-import os
 import re
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from oewsctl.errors import OewsctlError
+from oewsctl.local_files import replace_with_backup
 
 LOOPBACK = re.compile(r"^(https?://)(127\.0\.0\.1|localhost|\[::1\])(:\d+)?")
 
@@ -62,15 +60,4 @@ def read(path: Path) -> dict[str, Any] | None:
 
 def write(path: Path, data: dict[str, Any]) -> Path | None:
     """Write ``data`` 0600 atomically; return the backup of the previous file, if there was one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    backup = None
-    if path.exists():
-        backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
-        backup.chmod(0o600)
-    tmp = path.with_name(f".{path.name}.oewsctl-tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(data, handle, sort_keys=False)
-    os.replace(tmp, path)
-    return backup
+    return replace_with_backup(path, yaml.safe_dump(data, sort_keys=False), 0o600)

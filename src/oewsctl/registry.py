@@ -133,8 +133,12 @@ def unreachable(registry: str, reason: object) -> OewsctlError:
     )
 
 
-def denied(registry: str, what: str, reason: object) -> OewsctlError:
-    return OewsctlError(f"registry {registry} denied {what}: {reason}", hint=login_hint(registry))
+class RegistryDenied(OewsctlError):
+    """The registry refused the request for lack of (valid) credentials."""
+
+
+def denied(registry: str, what: str, reason: object) -> RegistryDenied:
+    return RegistryDenied(f"registry {registry} denied {what}: {reason}", hint=login_hint(registry))
 
 
 def _challenge(header: str) -> dict[str, str]:
@@ -203,6 +207,18 @@ class RegistryClient:
             raise OewsctlError(f"{self.registry}/{repository}:{reference} is not in the registry", hint="push it first: oewsctl image push")
         response.raise_for_status()
         return response.content, response.headers.get("content-type", "").split(";")[0]
+
+    def can_pull(self, repository: str, reference: str) -> bool:
+        """True when these credentials (or none) may read ``repository``; False when the registry denies it.
+
+        A missing tag (404) still counts as allowed: the question is whether pulls need a login.
+        """
+        try:
+            self._send("HEAD", f"/v2/{repository}/manifests/{reference}", f"repository:{repository}:pull",
+                       headers={"Accept": ", ".join((MANIFEST_LIST, OCI_INDEX, MANIFEST_V2, OCI_MANIFEST))})
+        except RegistryDenied:
+            return False
+        return True
 
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         """Put a manifest (or list) under ``reference``; returns its digest."""

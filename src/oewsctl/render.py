@@ -3,7 +3,8 @@
 Templates are Jinja2 with StrictUndefined: a value the inventory does not provide
 is a UsageError naming it (``secrets.tenant_id``), never an empty string in YAML.
 ``None`` in the inventory counts as missing. Templates live at the repository
-root (``templates/``); other runbook modules render their own files with
+root (``templates/``) and ship in the wheel as ``oewsctl/templates`` (see
+:func:`templates_dir`); other runbook modules render their own files with
 :func:`render_template`.
 """
 
@@ -21,7 +22,14 @@ import yaml
 from oewsctl.config import Config
 from oewsctl.errors import UsageError
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+def templates_dir(package_dir: Path = Path(__file__).resolve().parent) -> Path:
+    """``oewsctl/templates`` inside an installed wheel, else the repository's ``templates/``
+    (a checkout or an editable install, where the package directory has no copy)."""
+    packaged = package_dir / "templates"
+    return packaged if packaged.is_dir() else package_dir.parents[1] / "templates"
+
+
+TEMPLATES_DIR = templates_dir()
 
 APP_NAME = "oews-api"
 DB_MOUNT_DIR = "/data"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from oewsctl.cluster_secrets import Condition
 from oewsctl.errors import OewsctlError
 from oewsctl.kube import Kube, kube_for, merge_patch, wait_until
 from oewsctl.plan import Plan, Step
@@ -134,13 +135,6 @@ class RolloutState:
     message: str
 
 
-def _condition(deployment: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for condition in deployment.get("status", {}).get("conditions") or []:
-        if condition.get("type") == kind:
-            return dict(condition)
-    return None
-
-
 def rollout_state(deployment: dict[str, Any]) -> RolloutState:
     """kubectl's DeploymentStatusViewer, plus the replica counts and conditions on each line."""
     name = deployment["metadata"]["name"]
@@ -155,9 +149,9 @@ def rollout_state(deployment: dict[str, Any]) -> RolloutState:
     counts = f"(updated {updated}/{desired}, ready {ready}, available {available}{'; ' + conditions if conditions else ''})"
     if generation > status.get("observedGeneration", 0):
         return RolloutState(False, False, "Waiting for deployment spec update to be observed...")
-    progressing = _condition(deployment, "Progressing")
-    if progressing is not None and progressing.get("reason") == TIMED_OUT:
-        return RolloutState(False, True, f'deployment "{name}" exceeded its progress deadline: {progressing.get("message", "")}')
+    progressing = Condition.of(deployment, "Progressing")
+    if progressing.reason == TIMED_OUT:
+        return RolloutState(False, True, f'deployment "{name}" exceeded its progress deadline: {progressing.message}')
     if updated < desired:
         return RolloutState(False, False, f'Waiting for deployment "{name}" rollout to finish: {updated} out of {desired} new replicas have been updated... {counts}')
     if total > updated:
@@ -233,10 +227,7 @@ def restart(kube: Kube, target: Target, *, now: datetime.datetime | None = None)
     if deployment.get("spec", {}).get("paused"):
         raise OewsctlError(f"can't restart paused {target}", hint=f"resume it first: kubectl -n {target.namespace} rollout resume deployment/{target.name}")
     stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    kube.patch(APPS, "Deployment", target.name, target.namespace, {
-        "metadata": {"annotations": {CHANGE_CAUSE: "oewsctl rollout restart"}},
-        "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}},
-    })
+    kube.patch(APPS, "Deployment", target.name, target.namespace, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
     return f"restartedAt {stamp}"
 
 

@@ -4,7 +4,8 @@ Azure mode (``secrets.provider: azure-keyvault``): values go to Key Vault and Ex
 Secrets Operator (ESO) copies them into the Secret ``oews-api-secrets``. ESO never restarts
 pods, and a restart issued before ESO has synced starts pods with the old value, so
 ``rotate`` runs in stages: set the values; annotate the ExternalSecret ``force-sync``; wait
-until it is Ready with a refresh time after the change AND every rotated key in the Secret
+until it is Ready with a new sync marker (ESO's refreshTime or syncedResourceVersion, never compared
+with the local clock) AND every rotated key in the Secret
 holds the new value (compared by SHA-256, never shown); then roll the pods.
 
 Pods are rolled by writing the SHA-256 of the Secret's data into the Deployment's pod
@@ -26,14 +27,13 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from oewsctl.cluster_secrets import ClusterSecrets, Condition
 from oewsctl.config import Config
 from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.kube import kube_for, wait_until
+from oewsctl.kube import apply_step, kube_for, wait_until
 from oewsctl.plan import Plan, Step
 from oewsctl.render import APP_NAME
 from oewsctl.rollout import Target, echo_for, wait_step
@@ -164,11 +164,25 @@ def _preflight_deployment(env: SecretsEnv) -> Step:
     return Step(f"check Deployment {env.namespace}/{APP_NAME} exists", action=check, detail=f"GET deployments/{APP_NAME}")
 
 
+def _refresh_time(es: Mapping[str, Any] | None) -> str | None:
+    return (es or {}).get("status", {}).get("refreshTime")
+
+
+def _sync_marker(es: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """What changes when ESO syncs: its refreshTime (whole seconds) and the syncedResourceVersion
+    it records (which follows the force-sync annotation, so a sync within the same second shows)."""
+    status = (es or {}).get("status", {})
+    return status.get("refreshTime"), status.get("syncedResourceVersion")
+
+
 def _force_sync_step(env: SecretsEnv) -> Step:
+    """Annotate force-sync, remembering ESO's sync marker from before (the wait looks for a new one)."""
+
     def annotate(ctx: RunContext) -> str:
         stamp = int(time.time())
-        env.cluster(ctx).annotate_external_secret(APP_SECRET, {FORCE_SYNC_ANNOTATION: str(stamp)})
-        ctx.results["force_sync_at"] = stamp
+        cluster = env.cluster(ctx)
+        ctx.results["sync_before"] = _sync_marker(cluster.external_secret(APP_SECRET))
+        cluster.annotate_external_secret(APP_SECRET, {FORCE_SYNC_ANNOTATION: str(stamp)})
         return f"{FORCE_SYNC_ANNOTATION}={stamp}"
 
     return Step(
@@ -179,23 +193,26 @@ def _force_sync_step(env: SecretsEnv) -> Step:
 
 
 def _wait_sync_step(env: SecretsEnv, app_values: Mapping[str, str]) -> Step:
-    """Ready with refreshTime >= the force-sync time, and every rotated key holds its new value."""
+    """Ready with a sync marker other than the one before the force-sync, and every rotated key holds its new value.
+
+    Only ESO's own status is compared (never with this machine's clock, which may be skewed).
+    """
     expected = {key: _digest(encode(value)) for key, value in app_values.items()}
     what = f"ESO to sync the new values into Secret {env.namespace}/{APP_SECRET}"
 
     def synced(ctx: RunContext) -> str:
-        since = ctx.results.get("force_sync_at", 0)
+        before = ctx.results.get("sync_before")
         cluster = env.cluster(ctx)
 
         def check() -> tuple[bool, str]:
             es = cluster.external_secret(APP_SECRET) or {}
             ready = Condition.of(es, "Ready")
-            refreshed = es.get("status", {}).get("refreshTime")
+            refreshed = _refresh_time(es)
             condition = f"ExternalSecret Ready={ready.status} ({ready.reason}): {ready.message}"
             if not ready.true:
                 return False, condition
-            if _epoch(refreshed) < since:
-                return False, f"last refresh {refreshed or 'never'} is before the force-sync; {condition}"
+            if not refreshed or _sync_marker(es) == before:
+                return False, f"last refresh {refreshed or 'never'} is from before the force-sync; {condition}"
             data = cluster.secret_data(APP_SECRET) or {}
             stale = [key for key, digest in expected.items() if _digest(data.get(key, "")) != digest]
             if stale:
@@ -214,7 +231,7 @@ def _wait_sync_step(env: SecretsEnv, app_values: Mapping[str, str]) -> Step:
     return Step(
         f"wait for {what} (timeout {env.sync_timeout:.0f}s)",
         action=synced,
-        detail=f"GET externalsecrets/{APP_SECRET} until Ready with refreshTime after the change; compare SHA-256 of secrets/{APP_SECRET} keys",
+        detail=f"GET externalsecrets/{APP_SECRET} until Ready with a new refreshTime; compare SHA-256 of secrets/{APP_SECRET} keys",
     )
 
 
@@ -310,12 +327,6 @@ def bootstrap_plan(env: SecretsEnv, helm_chart: Mapping[str, Any], credentials: 
     encoded = {key: encode(value) for key, value in credentials.items()}
     chart = f"{helm_chart['metadata']['namespace']}/{helm_chart['metadata']['name']}"
 
-    def installed(ctx: RunContext) -> str | None:
-        return "already installed" if kube_for(ctx).is_unchanged(helm_chart) else None
-
-    def install(ctx: RunContext) -> str:
-        return kube_for(ctx).apply(helm_chart)
-
     def sp_unchanged(ctx: RunContext) -> str | None:
         current = env.cluster(ctx).secret_data(SP_SECRET) or {}
         return "already holds these credentials" if all(_same(current.get(k), v) for k, v in encoded.items()) else None
@@ -325,8 +336,12 @@ def bootstrap_plan(env: SecretsEnv, helm_chart: Mapping[str, Any], credentials: 
         return "created" if env.cluster(ctx).write_secret_keys(SP_SECRET, encoded) else None
 
     plan = Plan("secrets bootstrap")
-    plan.add(Step(f"install External Secrets Operator: apply HelmChart {chart}", action=install, skip_if=installed,
-                  detail=f"apply helm.cattle.io/v1 HelmChart {chart} (k3s helm-controller installs the chart)"))
+    plan.add(apply_step(
+        helm_chart,
+        description=f"install External Secrets Operator: apply HelmChart {chart}",
+        detail=f"apply helm.cattle.io/v1 HelmChart {chart} (k3s helm-controller installs the chart)",
+        unchanged_reason="already installed",
+    ))
     plan.add(Step(
         f"Secret {env.namespace}/{SP_SECRET}: write {', '.join(SP_KEYS)} (the SecretStore's service principal)",
         action=write_sp,
@@ -410,10 +425,3 @@ def status(env: SecretsEnv, ctx: RunContext) -> dict[str, Any]:
         "in_sync": annotations is not None and current is not None and annotations.get(HASH_ANNOTATION) == current,
     }
     return report
-
-
-def _epoch(stamp: str | None) -> float:
-    """RFC 3339 (``2025-01-02T03:04:05Z``) as epoch seconds; 0 when absent."""
-    if not stamp:
-        return 0.0
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC).timestamp()

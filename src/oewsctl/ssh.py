@@ -45,6 +45,8 @@ OPENSSH_CIPHERS = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly13
 SUDO_HINT = "give {user} passwordless sudo on {node}: `echo '{user} ALL=(ALL) NOPASSWD: ALL' | sudo tee /etc/sudoers.d/oewsctl` (then `sudo chmod 0440 /etc/sudoers.d/oewsctl`)"
 ENV_WRAPPER = 'set -a; . "$0"; rm -f -- "$0"; set +a; exec "$@"'
 """Sources the 0600 env file named by $0, deletes it, then execs the real command."""
+CLEANUP_TIMEOUT = 15.0
+"""Seconds a best-effort clean-up (temp or env file removal) may take before it is given up."""
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -214,10 +216,11 @@ class SSHPool:
             feeder = _Feeder(channel, stdin)
             out, err = _collect(channel, _LineEcho(node.name) if echo else None, timeout)
             feeder.join()
-            if not channel.exit_status_ready() and not transport.is_active():
+            code = channel.recv_exit_status() if channel.exit_status_ready() or transport.is_active() else -1
+            if code == -1:  # the channel closed without an exit status: the session or the node died
                 raise OewsctlError(f"{node.name}: connection lost while running `{command}`",
                                    hint=f"check that {node.name} is up (`oewsctl doctor`) and run again")
-            result = (channel.recv_exit_status(), out, err)
+            result = (code, out, err)
         except TimeoutError:
             raise OewsctlError(f"{node.name}: `{command}` did not finish within {timeout:g}s") from None
         finally:
@@ -242,8 +245,16 @@ class SSHPool:
             code, out, err = self.exec_raw(name, remote_command(words, sudo=sudo, user=node.user), stdin=stdin, timeout=timeout, echo=self.verbose)
         finally:
             if env_file:
-                self.exec_raw(name, shlex.join(["rm", "-f", "--", env_file]))
+                self.try_exec(name, shlex.join(["rm", "-f", "--", env_file]))  # ENV_WRAPPER removes it too, once started
         return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+    def try_exec(self, name: str, command: str) -> None:
+        """Run a clean-up command, ignoring every failure: when the connection is gone, the error
+        that led here is the one the operator must see, not a second one from the clean-up."""
+        try:
+            self.exec_raw(name, command, timeout=CLEANUP_TIMEOUT)
+        except Exception:  # noqa: BLE001, S110 - best effort by design
+            pass
 
     def _write_env(self, name: str, env: Mapping[str, str]) -> str:
         """Write ``KEY='value'`` lines to a fresh 0600 file in /tmp over stdin; return its path."""

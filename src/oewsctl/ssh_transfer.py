@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 Advance = Callable[[int], None]
 
+EARLY_EXIT_GRACE = 2.0
+"""Seconds to wait, after a write to the remote command failed, for its own exit status."""
 FAST_PATH_MIN_BYTES = 16 * 1024 * 1024
 """Below this, starting an ssh process (a new handshake) costs more than paramiko's slower stream."""
 
@@ -43,13 +45,18 @@ RECEIVE = 'mkdir -p -- "${1%/*}" && umask 077 && exec cat > "$1"'
 """Write stdin to $1 (0600 until verified), creating the parent directory if needed."""
 SHA256 = 'if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r "$1"; else sha256sum -- "$1"; fi | cut -c1-64'
 """The file's SHA-256 on the node: openssl when present (much faster), coreutils sha256sum otherwise."""
+FREE_KIB = 'free_kib() { fs=$1; while [ ! -d "$fs" ]; do fs=${fs%/*}; [ -n "$fs" ] || fs=/; done; df -Pk -- "$fs" | awk \'NR==2 {print $4}\'; }\n'
+"""Defines the shell function ``free_kib PATH``: free KiB on the filesystem that holds PATH, measured
+at its nearest existing directory (a fresh node has no storage directory yet). Prepend to a script."""
 FINALIZE = (
     'tmp=$1 dest=$2 want=$3 mode=$4\n'
     'got=$(' + SHA256 + ')\n'
     'if [ "$got" != "$want" ]; then rm -f -- "$tmp"; echo "SHA-256 mismatch on the node: got ${got:-nothing}, sent $want" >&2; exit 65; fi\n'
-    'chmod "$mode" "$tmp" && mv -f -- "$tmp" "$dest"'
+    'if [ -d "$dest" ]; then rm -f -- "$tmp"; echo "$dest is a directory" >&2; exit 73; fi\n'
+    'chmod "$mode" "$tmp" && mv -f -- "$tmp" "$dest" || { rc=$?; rm -f -- "$tmp"; exit $rc; }'
 )
-"""Run as ``sh -c FINALIZE sh TMP DEST SHA256 MODE``: verify on the node, chmod, atomic rename."""
+"""Run as ``sh -c FINALIZE sh TMP DEST SHA256 MODE``: verify on the node, chmod, atomic rename;
+the temp file is removed whenever the destination is not replaced."""
 
 
 def temp_name(path: str) -> str:
@@ -76,6 +83,26 @@ class RemotePipe:
         raise NotImplementedError
 
 
+class _Drain:
+    """Reads a pipe to its end on a thread, so a chatty stderr can never fill the pipe and
+    block the process while we are busy with its stdin or stdout (or waiting for it)."""
+
+    def __init__(self, pipe: IO[bytes] | None) -> None:
+        assert pipe is not None
+        self.pipe = pipe
+        self.data = b""
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.data = self.pipe.read()
+
+    def text(self) -> str:
+        self.thread.join()
+        self.pipe.close()
+        return self.data.decode(errors="replace")
+
+
 class OpenSSHReader(RemotePipe):
     """The stdout of a remote command run by the OpenSSH client (downloads)."""
 
@@ -83,15 +110,15 @@ class OpenSSHReader(RemotePipe):
         self.process = subprocess.Popen([*pool.openssh_argv(name), command], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert self.process.stdout is not None
         self.stream = self.process.stdout
+        self.stderr = _Drain(self.process.stderr)
 
     def finish(self) -> tuple[int, str]:
         try:
             self.stream.close()
         except BrokenPipeError:
             pass
-        assert self.process.stderr is not None
-        err = self.process.stderr.read().decode(errors="replace")
-        return self.process.wait(), err
+        code = self.process.wait()
+        return code, self.stderr.text()
 
     def abort(self) -> str:
         self.process.kill()
@@ -119,6 +146,17 @@ class ParamikoPipe(RemotePipe):
     def abort(self) -> str:
         self.channel.close()
         return ""
+
+    def ended_early(self) -> tuple[int, str]:
+        """After a write failed: (exit code, stderr) of a remote command that stopped reading on
+        its own (disk full, permission denied), or (-1, "") when the connection itself dropped."""
+        self.channel.status_event.wait(EARLY_EXIT_GRACE)
+        code = self.channel.recv_exit_status() if self.channel.status_event.is_set() else -1
+        err = bytearray()
+        while self.channel.recv_stderr_ready():
+            err += self.channel.recv_stderr(CHUNK)
+        self.channel.close()
+        return code, err.decode(errors="replace")
 
 
 
@@ -161,6 +199,7 @@ def _send_file_openssh(pool: "SSHPool", name: str, command: str, handle: IO[byte
     with open(handle.name, "rb") as again:  # own offset, so hashing does not move ssh's
         hashing = _Hasher(again)
         process = subprocess.Popen([*pool.openssh_argv(name), command], stdin=handle, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stderr = _Drain(process.stderr)
         sent = 0
         while True:
             try:
@@ -173,9 +212,7 @@ def _send_file_openssh(pool: "SSHPool", name: str, command: str, handle: IO[byte
             sent = position
             if done:
                 break
-        assert process.stderr is not None
-        err = process.stderr.read().decode(errors="replace")
-        return hashing.result(), sent, process.returncode, err
+        return hashing.result(), sent, process.returncode, stderr.text()
 
 
 class _Hasher:
@@ -210,8 +247,9 @@ def _send(pool: "SSHPool", name: str, command: str, source: IO[bytes], advance: 
 
     try:
         digest, _ = _pump(source, pipe.stream, counted)
-    except (OSError, EOFError) as exc:  # broken pipe or closed socket: the connection dropped
-        return "", sent, -1, pipe.abort() or str(exc)
+    except (OSError, EOFError) as exc:  # the remote command exited early, or the connection dropped
+        code, err = pipe.ended_early()
+        return "", sent, code or -1, err or str(exc)  # exit 0 without reading it all: treat as lost
     except BaseException:
         pipe.abort()
         raise
@@ -220,10 +258,20 @@ def _send(pool: "SSHPool", name: str, command: str, source: IO[bytes], advance: 
 
 
 def put_stream(pool: "SSHPool", name: str, source: IO[bytes], size: int, remote: str, *, mode: int, sudo: bool, fast: bool, progress: bool = False) -> str:
-    """Send ``source`` to ``remote`` (temp, verify on the node, chmod, rename); return its SHA-256."""
+    """Send ``source`` to ``remote`` (temp, verify on the node, chmod, rename); return its SHA-256.
+    On any failure the temp file is removed (best effort) and the original error raised."""
     node = pool.config.node(name)
     pool.connect(name)  # host key and login errors surface here, with oewsctl's messages
     tmp = temp_name(remote)
+    try:
+        return _put(pool, name, source, size, remote, tmp, mode=mode, sudo=sudo, fast=fast, progress=progress)
+    except BaseException:
+        pool.try_exec(name, remote_command(["rm", "-f", "--", tmp], sudo=sudo, user=node.user))
+        raise
+
+
+def _put(pool: "SSHPool", name: str, source: IO[bytes], size: int, remote: str, tmp: str, *, mode: int, sudo: bool, fast: bool, progress: bool) -> str:
+    node = pool.config.node(name)
     receive = remote_command(["sh", "-c", RECEIVE, "sh", tmp], sudo=sudo, user=node.user)
     with progress_bar(f"{name}: {PurePosixPath(remote).name}", size, progress) as advance:
         digest, sent, code, err = _send(pool, name, receive, source, advance, fast)

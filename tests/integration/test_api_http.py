@@ -101,3 +101,33 @@ def test_oewsctl_serve_refuses_a_missing_or_bad_file_with_a_hint(tmp_path: Path,
     assert result.returncode == 2
     assert f"error: {path}" in result.stderr or f"error: database file {path}" in result.stderr
     assert "hint: build one with `oewsctl db build" in result.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_honours_the_settings_it_is_given_not_the_environment(tmp_path: Path, api_db: Path, workers: int) -> None:
+    port = free_port()
+    program = (
+        "from pathlib import Path; from oews_api.__main__ import serve; from oews_api.settings import Settings; "
+        f"serve(Settings(sqlite_db_path=Path({str(api_db)!r}), api_port={port}, api_workers={workers}, "
+        "cors_origins=['https://given.example'], log_level='warning'))"
+    )
+    environment = {**os.environ, "SQLITE_DB_PATH": str(tmp_path / "elsewhere.db"), "CORS_ORIGINS": "https://env.example"}
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-c", program], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                health = httpx.get(url + "/health", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.2)
+        assert health.status_code == 200, health.text
+        assert health.json()["database"]["path"] == str(api_db.resolve())
+        preflight = httpx.options(url + "/api/v1/query", headers={"origin": "https://given.example", "access-control-request-method": "POST"})
+        assert preflight.headers["access-control-allow-origin"] == "https://given.example"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from oewsctl.kube import Kube
 from oewsctl.lock import lock_path
 from tests.fixtures.dbnodes import DB_PATH, CliRun, DbCluster, DbFiles, sha256
 from tests.fixtures.kube import RESOURCES
+from tests.fixtures.sshd import TestCluster
 
 SECRET_VALUE = "sk-test-do-not-leak-7f3c9b2e"
 AZURE = {"provider": "azure-keyvault", "vault_url": "https://oews-secrets.vault.azure.net",
@@ -147,3 +149,22 @@ def test_backup_for_cron_lock_quiet_json_and_retention(db_cluster: DbCluster, db
     assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
     backups = [p.name for p in dest.iterdir()]
     assert len(backups) == 1 and not backups[0].startswith(".")  # the older one pruned after the new one verified
+
+
+def test_backup_terminated_mid_copy_leaves_no_partial_folder(db_nodes: TestCluster, big_db: Path, cli: CliRun, tmp_path: Path) -> None:
+    """cron's `timeout` sends SIGTERM: the half-copied database must not stay behind, nor the lock."""
+    assert cli(db_nodes.config_path, "db", "push", big_db).returncode == 0
+    dest = tmp_path / "backups"
+    run = subprocess.Popen([sys.executable, "-m", "oewsctl.cli", "--config", str(db_nodes.config_path), "backup", "run", "--dest", str(dest)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TERM": "dumb"})
+    deadline = time.monotonic() + 60
+    copied = 0
+    while run.poll() is None and time.monotonic() < deadline and copied < 16 * 1048576:
+        copied = sum(p.stat().st_size for p in dest.glob(".*.partial/*") if p.is_file()) if dest.exists() else 0
+        time.sleep(0.005)
+    assert copied >= 16 * 1048576, "the copy finished before it could be interrupted"
+    run.send_signal(signal.SIGTERM)
+    run.communicate(timeout=30)
+    assert run.returncode == 143
+    assert list(dest.iterdir()) == []
+    assert not lock_path("home").exists()

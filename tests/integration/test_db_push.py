@@ -8,11 +8,18 @@ byte-identical with no staged file left behind.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from oewsctl.database import SWITCH
+from oewsctl.ssh import SSHPool
 from tests.fixtures.dbnodes import DB_PATH, CliRun, DbFiles, sha256
 from tests.fixtures.sshd import TestCluster
 
@@ -25,6 +32,22 @@ def live(nodes: TestCluster, node: str) -> Path:
 
 def storage_files(nodes: TestCluster, node: str) -> list[str]:
     return sorted(p.name for p in live(nodes, node).parent.iterdir())
+
+
+def fail_the_rename_on(nodes: TestCluster, node: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Make ``node``'s switch fail for real: just before it runs, its staged file becomes a hard link to
+    the live file, so ``mv`` exits 1 with "are the same file". Returns the undo."""
+    real_check = SSHPool.check
+
+    def check(pool: SSHPool, name: str, argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        if name == node and list(argv[:3]) == ["sh", "-c", SWITCH]:
+            staged = live(nodes, node).with_name(".oews.db.incoming")
+            staged.unlink()
+            os.link(live(nodes, node), staged)
+        return real_check(pool, name, argv, *args, **kwargs)
+
+    monkeypatch.setattr(SSHPool, "check", check)
+    return lambda: monkeypatch.setattr(SSHPool, "check", real_check)
 
 
 def test_push_to_two_nodes_verifies_keeps_a_version_and_is_idempotent(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
@@ -146,3 +169,76 @@ def test_rollback_restores_the_previous_bytes_on_every_node(db_nodes: TestCluste
 
     bad = cli(db_nodes.config_path, "db", "rollback", "--to", "9")
     assert bad.returncode == 1 and "no kept version v9 of /opt/k3s/storage/oews.db (kept: v1, v2)" in bad.stderr
+
+    # v1 is now the live file itself (hard links): asking for it again changes nothing, no staged file left.
+    again = cli(db_nodes.config_path, "db", "rollback", "--to", "1")
+    assert again.returncode == 0, again.stderr
+    assert "v1 is already the live file on machine1, machine2; nothing changed" in again.stderr
+    for node in DB_NODES:
+        assert live(db_nodes, node).read_bytes() == db_files.old.read_bytes()
+        assert storage_files(db_nodes, node) == [".oews.db.releases.json", "oews.db", "oews.db.v1", "oews.db.v2"]
+
+
+def test_a_switch_failing_on_the_second_node_says_which_nodes_switched(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    for source in (db_files.old, db_files.new):
+        assert cli(db_nodes.config_path, "db", "push", source).returncode == 0
+    undo = fail_the_rename_on(db_nodes, "machine2", monkeypatch)
+    result = cli(db_nodes.config_path, "db", "rollback")
+    assert result.returncode == 1
+    assert "switched: machine1; not switched (still on the previous file): machine2; staged files removed on machine2" in result.stderr
+    assert "Fix machine2, then re-run `oewsctl db rollback --to N`" in result.stderr
+    assert live(db_nodes, "machine1").read_bytes() == db_files.old.read_bytes()
+    assert live(db_nodes, "machine2").read_bytes() == db_files.new.read_bytes()
+    for node in DB_NODES:
+        assert ".oews.db.incoming" not in storage_files(db_nodes, node)
+    undo()
+
+    status = json.loads(cli(db_nodes.config_path, "--output", "json", "db", "status").stdout)
+    assert [n["live"]["sha256"] for n in status["nodes"]] == [sha256(db_files.old), sha256(db_files.new)]  # ledger of machine1 written
+    healed = cli(db_nodes.config_path, "db", "rollback", "--to", "1")  # the remediation the hint gives
+    assert "v1 already live" in healed.stderr and "restart the pods" in healed.stderr  # no cluster here
+    for node in DB_NODES:
+        assert live(db_nodes, node).read_bytes() == db_files.old.read_bytes()
+
+
+def test_a_push_switching_one_node_then_failing_names_both_and_a_rerun_finishes(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    undo = fail_the_rename_on(db_nodes, "machine2", monkeypatch)
+    result = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert result.returncode == 1
+    assert "are the same file" in result.stderr, result.stderr
+    assert "switched: machine1; not switched (still on the previous file): machine2; staged files removed on machine2" in result.stderr
+    assert "re-run the same command" in result.stderr and "oewsctl db rollback" in result.stderr
+    assert sha256(live(db_nodes, "machine1")) == sha256(db_files.new)
+    assert sha256(live(db_nodes, "machine2")) == sha256(db_files.old)
+    assert ".oews.db.incoming" not in storage_files(db_nodes, "machine2")  # (oews.db.v1 may exist: a hard link of the live file)
+    undo()
+
+    rerun = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "machine1" in rerun.stderr and "already serves" in rerun.stderr
+    for node in DB_NODES:
+        assert sha256(live(db_nodes, node)) == sha256(db_files.new)
+
+
+def test_a_ledger_that_cannot_be_written_never_stops_another_nodes_switch(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    real_write = SSHPool.write_file
+
+    def write_file(pool: SSHPool, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "machine1":
+            db_nodes.node("machine1").stop()  # machine1 goes away right after its rename
+        return real_write(pool, name, *args, **kwargs)
+
+    monkeypatch.setattr(SSHPool, "write_file", write_file)
+    result = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert result.returncode == 1
+    assert "every DB node switched, but /opt/k3s/storage/.oews.db.releases.json could not be written: machine1" in result.stderr
+    for node in DB_NODES:
+        assert sha256(live(db_nodes, node)) == sha256(db_files.new)
+        assert ".oews.db.incoming" not in storage_files(db_nodes, node)
+    ledger = json.loads(live(db_nodes, "machine2").with_name(".oews.db.releases.json").read_text())
+    assert ledger["live"]["sha256"] == sha256(db_files.new)

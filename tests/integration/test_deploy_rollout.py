@@ -7,6 +7,7 @@ stall (CrashLoopBackOff, ProgressDeadlineExceeded) for images in ``stall_images`
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from tests.fixtures.kube import KubeCluster
 
 IMAGE = "ghcr.io/example/oews-api"
 DB_SHA = "3f1a" * 16
+TOKEN = "ghp_test-DO-NOT-LEAK-9c1e"
 
 
 @dataclass
@@ -63,9 +65,18 @@ class Operator:
         return str(self.deployment()["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
+def synced_secret(values: dict[str, str]) -> dict[str, Any]:
+    """The app Secret as External Secrets Operator would have written it (no ESO runs in these tests)."""
+    data = {key: base64.b64encode(value.encode()).decode() for key, value in values.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "oews-api-secrets", "namespace": "oews"}, "data": data}
+
+
 @pytest.fixture()
 def oewsctl(kube_cluster: KubeCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Operator:
     kube_cluster.health = {"status": "ok", "database": {"sha256": DB_SHA, "release": "May 2025"}}
+    monkeypatch.setenv("GHCR_TOKEN", TOKEN)  # app.image_pull_secret is set: deploy writes the pull Secret from it
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-login"))
+    kube_cluster.put("v1/secrets", synced_secret({"OPENAI_API_KEY": "sk-1"}))
     return Operator(kube_cluster, kube_cluster.write_config(tmp_path / "oewsctl.yaml"), capsys, monkeypatch)
 
 
@@ -163,6 +174,8 @@ def test_restart_sets_restarted_at_and_rolls_new_pods(oewsctl: Operator) -> None
     template = oewsctl.deployment()["spec"]["template"]
     stamp = template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
     assert stamp.endswith("Z") and stamp in result.stderr
+    cause = oewsctl.deployment()["metadata"]["annotations"]["kubernetes.io/change-cause"]
+    assert cause == f"oewsctl deploy --image {IMAGE}:1.4.0"  # like kubectl: only restartedAt changes
     assert oewsctl.image() == f"{IMAGE}:1.4.0"
     pods_after = {p["metadata"]["name"] for p in oewsctl.cluster.list("v1/pods", "oews")}
     assert len(pods_after) == 2 and not pods_before & pods_after
@@ -172,7 +185,7 @@ def test_dry_run_prints_plan_and_diff_and_changes_nothing(oewsctl: Operator) -> 
     oewsctl.ok("deploy", "--image", f"{IMAGE}:1.4.0")
     before = oewsctl.deployment()
     result = oewsctl.ok("--dry-run", "deploy", "--image", f"{IMAGE}:1.5.0")
-    assert "Plan for deploy (11 steps, nothing changed)" in result.stderr
+    assert "Plan for deploy (13 steps, nothing changed)" in result.stderr
     assert f"-        image: {IMAGE}:1.4.0" in result.stderr
     assert f"+        image: {IMAGE}:1.5.0" in result.stderr
     assert "Service oews/oews-api" not in result.stderr.split("Diff against the live cluster:")[1]

@@ -132,3 +132,16 @@ def test_kube_api_checked_when_kubeconfig_exists(ssh_nodes: TestCluster, kube_cl
     _edit(ssh_nodes, lambda data: data["cluster"].update(kubeconfig=str(dead)))
     down = oewsctl("-c", str(ssh_nodes.config_path), "-o", "json", "doctor")
     assert down.code == 1 and _rows(down)[("cluster", "kube-api")]["status"] == "fail"
+
+
+def test_odd_output_fails_one_row_not_the_doctor(ssh_nodes: TestCluster, oewsctl: Cli) -> None:
+    fake_date = ssh_nodes.node("machine2").path("/usr/local/bin/date")  # first on the node's PATH
+    fake_date.write_text("#!/bin/sh\necho 'Thu 26 Nov 05:30:00 UTC 2026'\n")
+    fake_date.chmod(0o755)
+    result = oewsctl("-c", str(ssh_nodes.config_path), "-o", "json", "doctor")
+    assert result.code == 1 and "Traceback" not in result.err
+    rows = _rows(result)
+    assert rows[("machine2", "clock")]["status"] == "fail"
+    assert "unexpected answer from the node (ValueError: could not convert string to float" in rows[("machine2", "clock")]["detail"]
+    assert rows[("machine2", "ports")]["status"] == "ok" and rows[("machine1", "clock")]["status"] == "ok"
+    assert "error: 1 check(s) failed: machine2 clock" in result.err

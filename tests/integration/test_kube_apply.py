@@ -73,3 +73,22 @@ def test_apply_waits_for_a_crd_kind_to_be_served(kube_cluster: KubeCluster, tmp_
         Kube.from_config(config).apply(secret)
     assert "does not serve ExternalSecret (external-secrets.io/v1) after waiting 0s" in info.value.message
     assert "HelmChart" in (info.value.hint or "")
+
+
+def test_a_field_the_template_stops_rendering_is_removed(kube_cluster: KubeCluster, tmp_path: Path) -> None:
+    """Turning image_pull_secret off is a change (not "unchanged") and removes imagePullSecrets from the live object."""
+    with_secret = load_config(kube_cluster.write_config(tmp_path / "with.yaml"))
+    without = load_config(kube_cluster.write_config(tmp_path / "without.yaml", image_pull_secret=None))
+    kube = Kube.from_config(with_secret)
+    deployment = next(o for o in manifests(with_secret) if o["kind"] == "Deployment")
+    assert kube.apply(deployment) == "created"
+    live = kube_cluster.get("apps/v1/deployments", "oews", "oews-api")
+    assert live["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "ghcr-credentials"}]
+    assert "oewsctl/last-applied" in live["metadata"]["annotations"]
+
+    dropped = next(o for o in manifests(without) if o["kind"] == "Deployment")
+    assert not kube.is_unchanged(dropped)
+    assert kube.apply(dropped) == "configured"
+    live = kube_cluster.get("apps/v1/deployments", "oews", "oews-api")
+    assert "imagePullSecrets" not in live["spec"]["template"]["spec"]
+    assert kube.apply(dropped) == "unchanged"

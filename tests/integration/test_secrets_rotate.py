@@ -114,3 +114,14 @@ def test_eso_syncing_on_its_own_is_reconciled_with_one_roll(
     assert "pods already use this Secret" in again.err
     assert len(replicasets(kube_cluster)) == len(before) + 1
     assert_no_leak(kube_cluster, NEW, status.out, text.out, fixed.out, fixed.err)
+
+
+def test_rotate_trusts_eso_clock_not_ours(
+    oewsctl: Cli, azure: Path, kube_cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ESO's clock an hour behind this machine: the sync is still seen (its marker changed), no false timeout."""
+    monkeypatch.setattr("tests.fixtures.eso._now", lambda: "2026-01-01T00:00:00Z")
+    result = oewsctl("--config", str(azure), "secrets", "rotate", "OPENAI_API_KEY", "--sync-timeout", "10", "--from-stdin", stdin=NEW)
+    assert result.code == 0, result.err
+    assert secret_data(kube_cluster)["OPENAI_API_KEY"] == b64(NEW)
+    assert "synced at 2026-01-01T00:00:00Z" in result.err

@@ -91,9 +91,27 @@ def test_changed_host_key_refused_even_with_accept_flag(ssh_nodes: TestCluster) 
             pool.run("machine3", ["true"])
         assert "HOST KEY CHANGED" in info.value.message and "ssh-keygen -R" in (info.value.hint or "")
     assert ssh_nodes.known_hosts.read_text() == before
-    with SSHPool(ssh_nodes.config) as pool, pytest.raises(HostKeyChanged):  # the OpenSSH data path is gated too
+    with SSHPool(ssh_nodes.config) as pool, pytest.raises(HostKeyChanged):  # paramiko's check, before any data moves
         pool.upload("machine3", _random_file(ssh_nodes.root / "small", 10), "/tmp/never-written")
     assert not Path("/tmp/never-written").exists()
+
+
+def test_openssh_data_path_refuses_a_changed_host_key_itself(ssh_nodes: TestCluster, tmp_path: Path) -> None:
+    """The fast path's own ssh client (files >= FAST_PATH_MIN_BYTES), run without paramiko's
+    check first, still refuses a node whose host key changed and writes nothing there."""
+    import subprocess
+
+    node = ssh_nodes.node("machine3")
+    target = node.path("/opt/k3s/storage/kept.db")
+    target.write_bytes(b"old contents")
+    node.new_host_key()
+    data = _random_file(tmp_path / "big.db", 1024 * 1024)
+    argv = SSHPool(ssh_nodes.config).openssh_argv("machine3")
+    with data.open("rb") as stdin:
+        done = subprocess.run([*argv, "cat > /opt/k3s/storage/kept.db"], stdin=stdin, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 255
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in done.stderr and "Host key verification failed" in done.stderr
+    assert target.read_bytes() == b"old contents"
 
 
 def test_openssh_data_path_checks_host_keys_itself(ssh_nodes: TestCluster) -> None:
@@ -210,10 +228,72 @@ def test_interrupted_upload_leaves_old_file_untouched_and_restarts(ssh_nodes: Te
         assert "machine1: upload to /opt/k3s/storage/oews.db interrupted" in info.value.message
         assert "destination was not touched" in info.value.message
         assert _sha(stored) == _sha(old) and stored.stat().st_ino == old_stat.st_ino
+        assert not temp.exists()  # removed over a fresh connection after the cut
         assert stat.S_IMODE(stored.stat().st_mode) == 0o444
         # Run it again: the same pool reconnects and the upload restarts from the beginning.
         assert pool.upload("machine1", new, target, sudo=True) == _sha(new)
     assert _sha(stored) == _sha(new) and not temp.exists()
+
+
+def test_failed_upload_removes_its_temp_file(ssh_nodes: TestCluster, tmp_path: Path) -> None:
+    """Disk full on the node: a clear error, the old file untouched, no .NAME.oewsctl-part left behind."""
+    import subprocess
+
+    node = ssh_nodes.node("machine1")
+    assert node.process is not None
+    subprocess.run(["nsenter", "-t", str(node.process.pid), "-m", "mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", "/opt/k3s/storage"], check=True)
+    target = "/opt/k3s/storage/oews.db"
+    with SSHPool(ssh_nodes.config) as pool:
+        pool.write_file("machine1", target, b"old", mode=0o644, sudo=True)
+        with pytest.raises(OewsctlError) as info:
+            pool.upload("machine1", _random_file(tmp_path / "big.db", 4 * 1024 * 1024), target, sudo=True)
+        assert "machine1: cannot write /opt/k3s/storage/.oews.db.oewsctl-part" in info.value.message
+        assert "No space left on device" in info.value.message
+        listing = pool.check("machine1", ["ls", "-A", "/opt/k3s/storage"]).stdout.split()
+        assert listing == ["oews.db"] and pool.read_file("machine1", target) == b"old"
+
+
+def test_failed_rename_removes_its_temp_file(ssh_nodes: TestCluster, tmp_path: Path) -> None:
+    """The destination is a directory the file cannot replace: an error naming it, no temp file left."""
+    node = ssh_nodes.node("machine1")
+    node.path("/opt/k3s/storage/oews.db/oews.db").mkdir(parents=True)
+    with SSHPool(ssh_nodes.config) as pool, pytest.raises(OewsctlError) as info:
+        pool.upload("machine1", _random_file(tmp_path / "new.db", 1000), "/opt/k3s/storage/oews.db", sudo=True)
+    assert "machine1: /opt/k3s/storage/oews.db not replaced: /opt/k3s/storage/oews.db is a directory" in info.value.message
+    assert sorted(p.name for p in node.path("/opt/k3s/storage").iterdir()) == ["oews.db"]
+
+
+def test_lost_node_error_is_not_hidden_by_env_file_cleanup(ssh_nodes: TestCluster) -> None:
+    node = ssh_nodes.node("machine2")
+    threading.Timer(1.0, node.stop).start()
+    with SSHPool(ssh_nodes.config) as pool, pytest.raises(OewsctlError) as info:
+        pool.run("machine2", ["sleep", "30"], env={"TOKEN": SECRET})
+    assert "machine2: connection lost while running" in info.value.message  # not "unreachable" from the clean-up
+
+
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_openssh_path_survives_a_chatty_stderr(ssh_nodes: TestCluster, tmp_path: Path, direction: str) -> None:
+    """More stderr than a pipe holds (64 KiB) while data flows: no deadlock, the output is returned."""
+    noisy = "head -c 300000 /dev/zero | tr '\\0' x >&2; "
+    source = _random_file(tmp_path / "data", 256 * 1024)
+    result: list[tuple[int, str]] = []
+
+    def transfer() -> None:
+        with SSHPool(ssh_nodes.config) as pool:
+            if direction == "upload":
+                with source.open("rb") as handle:
+                    result.append(ssh_transfer._send_file_openssh(pool, "machine1", noisy + "cat > /dev/null", handle, lambda _n: None)[2:])
+            else:
+                reader = ssh_transfer.OpenSSHReader(pool, "machine1", noisy + "head -c 262144 /dev/zero")
+                assert len(reader.stream.read()) == 262144
+                result.append(reader.finish())
+
+    worker = threading.Thread(target=transfer, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the transfer hung on a full stderr pipe"
+    code, err = result[0]
+    assert code == 0 and err.count("x") == 300000
 
 
 def _watch_processes(stop: threading.Event, seen: set[str]) -> None:

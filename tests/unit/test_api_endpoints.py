@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -163,7 +164,7 @@ async def test_metrics_count_requests_by_route_template_and_status(api_client: h
     [
         ("compare nurse pay in Texas, Ohio, Utah, Iowa, Maine, Idaho and Oregon", "Texas"),
         ("median salary for nurses in 1995", "no 1995 data"),
-        ("top 99 highest paying jobs in Ohio", "Top 50"),
+        ("top 99 highest paying jobs in Ohio", "top 50:"),
         ("?!?!", "could not"),
     ],
 )
@@ -171,3 +172,71 @@ async def test_odd_questions_get_an_answer_not_an_error(api_client: httpx.AsyncC
     response = await api_client.post("/api/v1/query", json={"query": question})
     assert response.status_code == 200, response.text
     assert expected in response.json()["answer"]
+
+
+async def test_a_chunked_body_over_the_limit_is_a_413_not_a_400(api_client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: sent chunked
+        yield b'{"query": "'
+        for _ in range(20):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = await api_client.post("/api/v1/query", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert "too large" in response.json()["detail"]
+    text = (await api_client.get("/metrics")).text
+    assert 'oews_api_requests_total{method="POST",route="/api/v1/query",status="413"}' in text
+
+
+async def test_unhandled_errors_are_counted_as_500_and_odd_methods_as_other(api_db: Path) -> None:
+    app = create_app(Settings(sqlite_db_path=api_db))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("route bug")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/boom")).status_code == 500
+        await client.request("FROBNICATE", "/health")
+        text = (await client.get("/metrics")).text
+    assert 'oews_api_requests_total{method="GET",route="/boom",status="500"} 1.0' in text
+    assert 'oews_api_requests_total{method="other",route="/health",status="405"} 1.0' in text
+    assert "FROBNICATE" not in text
+
+
+async def test_a_bad_survey_month_is_a_503_with_the_reason_not_a_crash(tmp_path: Path, api_db: Path) -> None:
+    path = tmp_path / "oews.db"
+    path.write_bytes(api_db.read_bytes())
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE releases SET survey_month = 13")
+    app = create_app(Settings(sqlite_db_path=path))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        health = await client.get("/health")
+    assert health.status_code == 503
+    assert "invalid survey month 13" in health.json()["detail"]
+
+
+async def test_top_paying_ranks_only_published_wages_and_names_the_top_coded_ones(api_client: httpx.AsyncClient, api_db: Path) -> None:
+    body = (await api_client.post("/api/v1/query", json={"query": "top paying jobs in Colorado"})).json()
+    with sqlite3.connect(api_db) as connection:
+        withheld = [
+            title
+            for (title,) in connection.execute(
+                "SELECT o.occ_title FROM estimates e JOIN occupations o USING (occ_code) WHERE e.area_code = '0800000' "
+                "AND o.display_level = 3 AND json_extract(e.unpublished, '$.a_median') = 'top_coded'"
+            )
+        ]
+    answer = body["answer"]
+    assert answer.startswith("Among occupations with a published median annual wage in Colorado, Orthodontists ranks highest at $416,000")
+    assert f"{len(withheld)} occupations (" in answer and "withheld as top-coded" in answer
+    assert all(title in answer for title in withheld)
+    assert "$239,200" not in answer  # published medians go far above it: it is no ceiling
+
+
+@pytest.mark.parametrize("group", ["all occupations", "All Occupations", "000000"])
+async def test_top_accepts_the_all_occupations_group_it_suggests(api_client: httpx.AsyncClient, group: str) -> None:
+    everything = (await api_client.get("/api/v1/top", params={"area": "CO"})).json()["results"]
+    response = await api_client.get("/api/v1/top", params={"area": "CO", "group": group})
+    assert response.status_code == 200, response.text
+    assert response.json()["results"] == everything

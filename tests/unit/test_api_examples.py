@@ -8,6 +8,7 @@ import re
 import httpx
 import pytest
 
+from oews_api.planner import measure_column
 from tests.conftest import DATA_DIR
 
 EXAMPLES = json.loads((DATA_DIR / "example-questions.json").read_text())
@@ -22,21 +23,52 @@ async def _ask(client: httpx.AsyncClient, question: str) -> dict:
     return response.json()
 
 
-def _correct(example: dict, answer: str) -> bool:
-    said = any(accept.lower() in answer.lower() for accept in example["accept"])
+def _lead(answer: str) -> str:
+    """The answer's first sentence ("St. Louis" and "$72.25" do not end one)."""
+    return re.split(r"(?<!\bSt)\.\s+(?=[A-Z])", answer, maxsplit=1)[0]
+
+
+def _measure(body: dict) -> str:
+    plan = body["metadata"]["plan"]
+    return measure_column(plan["statistic"], plan["basis"] or "annual")
+
+
+def _row(body: dict, occ_code: str, area_code: str) -> dict | None:
+    return next((r for r in body["data"] if r["occ_code"] == occ_code and r["area_code"] == area_code), None)
+
+
+def _correct(example: dict, body: dict) -> bool:
+    """The figure is the lead statement's and the plan's measure in ``data`` (not merely somewhere in the text)."""
+    expected, lead, measure = example["expected"], _lead(body["answer"]), _measure(body)
+    said = any(accept.lower() in lead.lower() for accept in example["accept"])
+    if example["type"] == "top_paying":
+        first = body["data"][0] if body["data"] else {}
+        return said and first.get("occ_code") == expected["occ_code"] and first.get(measure) == expected["value"]
+    row = _row(body, expected["occ_code"], expected["area_code"])
     if example.get("expect_unavailable"):
-        return said and not (set(MONEY.findall(answer)) - TOP_CODE_FIGURES)
-    return said
+        return said and row is not None and row[measure] is None and not (set(MONEY.findall(body["answer"])) - TOP_CODE_FIGURES)
+    return row is not None and row[measure] == expected["value"] and said
 
 
 async def test_at_least_95_percent_of_example_questions_get_the_bls_figure(api_client: httpx.AsyncClient) -> None:
     wrong = []
     for example in EXAMPLES:
         body = await _ask(api_client, example["question"])
-        if not _correct(example, body["answer"]):
+        if not _correct(example, body):
             wrong.append(f"{example['id']}: {example['question']!r} -> {body['answer']!r}")
     accuracy = 1 - len(wrong) / len(EXAMPLES)
     assert accuracy >= 0.95, f"{accuracy:.0%} correct; wrong:\n" + "\n".join(wrong)
+
+
+async def test_a_figure_outside_the_lead_statement_does_not_count() -> None:
+    example = next(e for e in EXAMPLES if e["id"] == "ex-001")
+    row = {"occ_code": "151254", "area_code": "0042660", "a_median": 99999.0}
+    body = {
+        "answer": "The median annual wage for Web Developers in Seattle was $99,999. Also: mean annual wage $130,440.",
+        "data": [row],
+        "metadata": {"plan": {"statistic": "median", "basis": None}},
+    }
+    assert not _correct(example, body)
 
 
 async def test_answers_name_the_occupation_area_and_release_they_used(api_client: httpx.AsyncClient) -> None:

@@ -49,6 +49,15 @@ CASES = [
     ("Is the average salary for nurses higher in Texas or California?", "291141", ["4800000", "0600000"], "a_mean"),
     ("what's the median wage for musicians in LA", "272042", ["0031080"], "h_median"),  # BLS: hourly only
     ("how much do airline pilots make an hour", "532011", ["0000000"], "a_median"),  # BLS: annual only
+    # AP / GPO state abbreviations (SQL: h_mean of 291141 in 0600000 is 72.25; nationally 48.76)
+    ("mean hourly wage for registered nurses in Calif", "291141", ["0600000"], "h_mean"),
+    ("median pay for nurses in Mass.", "291141", ["2500000"], "a_median"),
+    ("nurse salary in Penn", "291141", ["4200000"], "a_median"),
+    ("median salary for software developers in Wash.", "151252", ["5300000"], "a_median"),
+    ("median pay for nurses in Fla., Ill. and Mich.", "291141", ["1200000", "1700000", "2600000"], "a_median"),
+    ("median pay for nurses in Minn, Tenn, Ariz, Colo or Conn", "291141", ["2700000", "4700000", "0400000", "0800000", "0900000"], "a_median"),
+    ("median pay for nurses in W.Va.", "291141", ["5400000"], "a_median"),
+    ("car wash attendants median pay", "536031", ["0000000"], "a_median"),  # "wash" is a word here, not Washington
 ]
 
 
@@ -108,3 +117,13 @@ def test_every_detailed_occupation_title_resolves_to_itself(answerer: Answerer) 
         if plan.occupations != [occupation.code] or plan.areas != [state.code]:
             wrong.append(f"{occupation.title} / {state.name} -> {plan.occupations} {plan.areas}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_jobs_per_thousand_of_1000_or_more_get_a_thousands_separator() -> None:
+    assert format_value("jobs_1000", 1000.0) == "1,000"
+    assert format_value("jobs_1000", 12.34) == "12.34"
+
+
+def test_an_unknown_place_is_said_and_the_closest_area_suggested(answerer: Answerer) -> None:
+    assert answerer.index.unknown_place("median pay for nurses in Sanfrancisco") == "Sanfrancisco"
+    assert [a.code for a in answerer.index.similar_areas("Sanfrancisco")] == ["0041860"]

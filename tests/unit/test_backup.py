@@ -53,8 +53,11 @@ def test_partial_folders_are_not_backups_and_retention_keeps_the_newest(tmp_path
         make_backup(tmp_path, backup_id, sample_db)
     (tmp_path / ".20261127T031500Z.partial").mkdir()  # a crashed run
     assert [b.id for b in list_backups(tmp_path)] == ["20261124T031500Z", "20261125T031500Z", "20261126T031500Z"]
-    assert prune(tmp_path, 2) == ["20261124T031500Z"]
+    shutil.copyfile(sample_db, tmp_path / ".20261127T031500Z.partial" / "oews.db")  # a full copy a SIGKILL left behind
+    assert prune(tmp_path, 2) == ["20261124T031500Z", ".20261127T031500Z.partial"]
     assert [b.id for b in list_backups(tmp_path)] == ["20261125T031500Z", "20261126T031500Z"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20261125T031500Z", "20261126T031500Z"]  # no stale copy left
+    assert prune(tmp_path, 2) == []
 
 
 def test_dns_change_only_when_the_server_address_changed() -> None:

@@ -77,6 +77,12 @@ def test_upgrade_plan_cordons_agents_only(config: Config) -> None:
     assert plan.title == "cluster upgrade"
     cordons = [s.node for s in plan.steps if s.description.startswith("cordon")]
     assert cordons == ["machine2", "raspberrypi"]
+    lines = [f"{s.node}: {s.description}" for s in plan.steps]
+    wait = [s.description for s in plan.steps].index("wait until machine2 is Ready in the Kubernetes API")
+    assert lines.index("machine2: cordon and drain before the upgrade") < lines.index("machine2: install k3s agent v1.31.4+k3s1") \
+        < wait < lines.index("machine2: uncordon")
+    install = plan.steps[lines.index("machine2: install k3s agent v1.31.4+k3s1")]
+    assert install.shown() == "sudo env INSTALL_K3S_EXEC=agent INSTALL_K3S_VERSION=v1.31.4+k3s1 sh /usr/local/bin/k3s-install.sh"
 
 
 def test_uninstall_plan_agents_first(config: Config) -> None:

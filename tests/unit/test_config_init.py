@@ -42,8 +42,14 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path, oewsctl: Cli) -
     assert path.read_text() == "# my hand-edited inventory\n"
     forced = oewsctl("-c", str(path), "init", *FLAGS, "--force")
     assert forced.code == 0
-    assert (tmp_path / "oewsctl.yaml.bak").read_text() == "# my hand-edited inventory\n"
+    first = path.read_text()
+    assert [p.read_text() for p in tmp_path.glob("oewsctl.yaml.bak-*")] == ["# my hand-edited inventory\n"]
     load_config(path)
+    again = oewsctl("-c", str(path), "init", *FLAGS[:-2], "--k3s-version", "v1.32.1+k3s1", "--force")
+    assert again.code == 0 and "previous file kept as" in again.err
+    backups = {p.read_text() for p in tmp_path.glob("oewsctl.yaml.bak-*")}
+    assert backups == {"# my hand-edited inventory\n", first}  # the hand-edited one survives a second --force
+    assert load_config(path).cluster.k3s_version == "v1.32.1+k3s1"
 
 
 @pytest.mark.parametrize(("args", "expected"), [

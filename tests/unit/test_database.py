@@ -26,10 +26,11 @@ def sh(script: str, *args: str) -> str:
     return subprocess.run(["sh", "-c", script, "sh", *args], capture_output=True, text=True, check=True).stdout
 
 
-def test_push_plan_uploads_to_every_db_node_before_switching_any() -> None:
+def test_push_plan_uploads_to_every_db_node_before_switching_any_and_records_last() -> None:
     plan = push_plan(load_config(CONFIG), Path("oews.db"), NEW)
     assert [(s.node, s.description.split(" ")[0]) for s in plan.steps] == [
         ("machine1", "check"), ("machine2", "check"), ("machine1", "upload"), ("machine2", "upload"), ("machine1", "switch"), ("machine2", "switch"),
+        (None, "record"),  # ledgers only once every rename is done: a ledger failure never stops a switch
     ]
     assert plan.steps[2].description == "upload oews.db (5.0 MiB) → /opt/k3s/storage/.oews.db.incoming"
     assert plan.mutating
@@ -37,7 +38,7 @@ def test_push_plan_uploads_to_every_db_node_before_switching_any() -> None:
 
 def test_update_plan_adds_restart_wait_and_pod_check() -> None:
     plan = update_plan(load_config(CONFIG), Path("oews.db"), NEW)
-    tail = [s.description for s in plan.steps[6:]]
+    tail = [s.description for s in plan.steps[7:]]
     assert tail[0].startswith("restart the pods of deployment oews/oews-api")
     assert tail[1] == "wait for the rollout of deployment oews/oews-api"
     assert tail[2] == f"check every ready pod reports sha256 {NEW.sha256[:12]}… on /health"
@@ -57,7 +58,7 @@ def test_invalid_file_is_refused_with_exit_2_and_a_dry_run_touches_nothing(oewsc
     plan = oewsctl_proc("--config", CONFIG, "--dry-run", "--output", "json", "db", "push", sample_db)
     assert plan.returncode == 0, plan.stderr
     steps = json.loads(plan.stdout)["steps"]
-    assert len(steps) == 6 and {s["status"] for s in steps} == {"planned"}
+    assert len(steps) == 7 and {s["status"] for s in steps} == {"planned"}
 
 
 def test_node_scripts_keep_versions_prune_and_never_duplicate(tmp_path: Path) -> None:

@@ -252,3 +252,22 @@ def test_pull_secret_payload_uses_the_same_token(monkeypatch: pytest.MonkeyPatch
     assert base64.b64decode(payload["auths"]["ghcr.io"]["auth"]) == b"example:ghp_pull"
     monkeypatch.delenv("GHCR_TOKEN")
     assert dockerconfigjson(ImageRef.parse("ghcr.io/example/oews-api:1")) is None
+
+
+def test_untracked_files_the_build_copies_make_the_tree_dirty(repo: Path) -> None:
+    """`.dockerignore` ships all of src: an untracked module there changes the image, so the SHA tag must not claim a clean commit."""
+    (repo / ".dockerignore").write_text("*\n!pyproject.toml\n!src\n**/__pycache__\n**/*.db\n")
+    (repo / "src").mkdir()
+    (repo / "src" / "app.py").write_text("x = 1\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "src")
+    (repo / "notes.txt").write_text("not in the image\n")
+    (repo / "src" / "cache.db").write_text("excluded by .dockerignore\n")
+    (repo / "src" / "__pycache__").mkdir()
+    (repo / "src" / "__pycache__" / "app.pyc").write_text("")
+    assert images.read_source(repo, allow_dirty=False).short_sha == _git(repo, "rev-parse", "--short", "HEAD")
+
+    (repo / "src" / "extra.py").write_text("y = 2\n")
+    with pytest.raises(OewsctlError, match=r"0 uncommitted change\(s\) and 1 untracked file\(s\) the build copies \(src/extra.py\)"):
+        images.read_source(repo, allow_dirty=False)
+    assert (images.read_source(repo, allow_dirty=True).short_sha or "").endswith("-dirty")

@@ -148,3 +148,23 @@ def test_render_json_for_scripts() -> None:
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/example/oews-api:2.0.0"
     assert deployment["metadata"]["annotations"]["kubernetes.io/change-cause"] == "oewsctl deploy --image ghcr.io/example/oews-api:2.0.0"
+
+
+def test_templates_are_found_in_a_checkout_and_in_an_installed_wheel(tmp_path: Path) -> None:
+    from oewsctl.render import TEMPLATES_DIR, templates_dir
+
+    assert (TEMPLATES_DIR / "app" / "deployment.yaml.j2").is_file()
+    assert (TEMPLATES_DIR / "monitoring" / "rules.yaml").is_file()
+    checkout = tmp_path / "repo" / "src" / "oewsctl"
+    checkout.mkdir(parents=True)
+    assert templates_dir(checkout) == tmp_path / "repo" / "templates"
+    installed = tmp_path / "site-packages" / "oewsctl"
+    (installed / "templates" / "app").mkdir(parents=True)
+    assert templates_dir(installed) == installed / "templates"
+
+
+def test_traefik_recreate_strategy_nulls_the_charts_rolling_update(objects: list[dict[str, Any]]) -> None:
+    """Recreate merged with the chart's default rollingUpdate is rejected by the API (traefik-helm-chart#1193)."""
+    config = next(o for o in objects if o["kind"] == "HelmChartConfig" and o["metadata"]["name"] == "traefik")
+    chart_values = yaml.safe_load(config["spec"]["valuesContent"])
+    assert chart_values["updateStrategy"] == {"type": "Recreate", "rollingUpdate": None}

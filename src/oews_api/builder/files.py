@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from oews_api.builder.errors import SourceError
+from oews_api.db import connect_readonly
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 FETCH = 5_000
@@ -16,11 +17,6 @@ FETCH = 5_000
 def is_sqlite(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
-
-
-def connect_readonly(path: Path) -> sqlite3.Connection:
-    """Open without any chance of writing (an input or a file under validation)."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
 
 def sqlite_tables(path: Path) -> set[str]:

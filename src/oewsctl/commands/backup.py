@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from oewsctl.commands._common import options, run_context
 from oewsctl.console import err_console, out_console
-from oewsctl.errors import LockHeldError, OewsctlError
+from oewsctl.errors import LockHeldError
 from oewsctl.runner import RunContext, run_plan
 
 backup_app = typer.Typer(
@@ -54,6 +56,23 @@ def _closing(run: RunContext) -> Iterator[RunContext]:
         run.close()
 
 
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """SIGTERM (cron's `timeout`, systemd stop) raises SystemExit(143) so cleanup and the lock release run.
+
+    Python's default for SIGTERM is to die on the spot, leaving a full database copy in .ID.partial.
+    """
+    before = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 @backup_app.command("run")
 def run_backup(
     ctx: typer.Context,
@@ -64,8 +83,10 @@ def run_backup(
     """Write one backup folder: the database (from a DB node), the cluster state, oewsctl.yaml, manifest.json.
 
     Written as DEST/.ID.partial, verified (every SHA-256, the database, the manifests), then renamed
-    to DEST/ID; only then are backups beyond --keep pruned. Never writes Secret values. Takes the
-    cluster lock: a second run while one is going exits 3 at once. Exit 0 ok, 1 failed.
+    to DEST/ID; only then are backups beyond --keep pruned (and .ID.partial folders left by a killed
+    run). A failed, interrupted (Ctrl-C) or terminated (SIGTERM, e.g. cron's `timeout`) run removes
+    its .ID.partial folder. Never writes Secret values. Takes the cluster lock: a second run while
+    one is going exits 3 at once. Exit 0 ok, 1 failed or interrupted, 143 terminated.
 
     Example:  oewsctl backup run --dest /mnt/backup/oews --keep 6
     """
@@ -75,13 +96,13 @@ def run_backup(
     with _closing(run_context(ctx)) as run:
         assert run.config is not None
         plan, work = backup_plan(run.config, options_for(run.config, opts.config_path, dest, keep))
-        with _quiet(quiet):
+        with _quiet(quiet), _sigterm_as_exit():
             try:
                 run_plan(plan, run)
             except LockHeldError:
-                raise
-            except OewsctlError:
-                shutil.rmtree(work, ignore_errors=True)  # a failed run leaves no half backup
+                raise  # another run holds the lock and may be writing a folder of the same name
+            except BaseException:  # failed, Ctrl-C, or cron's `timeout` (SIGTERM): no half backup left
+                shutil.rmtree(work, ignore_errors=True)
                 raise
 
 

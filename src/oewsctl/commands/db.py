@@ -164,6 +164,8 @@ def push(ctx: typer.Context, file: FileArg, force: ForceOpt = False) -> None:
     ALL nodes before switching ANY; then on each node keeps the live file as oews.db.v<N> (newest
     database.keep_versions kept) and renames the new one over it (atomic). Nodes already holding
     the same SHA-256 are skipped. Running pods keep the old file open until restarted: use `db update`.
+    If a switch fails after other nodes switched, the error names both groups: fix that node and
+    run the same command again (switched nodes are skipped).
 
     Example:  oewsctl db push oews.db        (oewsctl --dry-run db push oews.db shows the plan)
     """
@@ -207,6 +209,7 @@ def rollback(
     """Switch every DB node back to a kept version (atomic rename) and restart the pods.
 
     The current live file is kept as a version first, so a rollback can itself be undone.
+    --to N when oews.db.vN already is the live file: says so, changes nothing, restarts nothing (exit 0).
 
     Example:  oewsctl db rollback            oewsctl db rollback --to 2
     """

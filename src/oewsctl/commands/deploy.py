@@ -107,26 +107,32 @@ def status_cmd(
     no_wait: NoWait = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 660.0,
 ) -> None:
-    """Follow the current rollout of the API until it is done (exit 1 if it stalls).
+    """Follow the current rollout of the API until it is done (exit 1 if it stalls or --timeout passes).
+
+    With --no-wait: print the state once; exit 1 if the rollout already failed (progress deadline exceeded).
 
     Example: oewsctl rollout status
     """
     from oewsctl.rollout import current_state, wait_rollout
 
     kube, target, as_json = _kube(ctx)
+    failed = False
     try:
         if no_wait:
             state = current_state(kube, target)
-            message, done = state.message, state.done
+            message, done, failed = state.message, state.done, state.failed
         else:
-            message = wait_rollout(kube, target, echo=None if as_json else lambda line: err_console.print(line, markup=False))
+            echo = None if as_json else lambda line: err_console.print(line, markup=False)
+            message = wait_rollout(kube, target, echo=echo, timeout=timeout)
             done = True
     finally:
         kube.close()
     if as_json:
-        out_console.print_json(json.dumps({"deployment": str(target), "done": done, "message": message}))
+        out_console.print_json(json.dumps({"deployment": str(target), "done": done, "failed": failed, "message": message}))
     elif no_wait:
         out_console.print(message, markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @rollout_app.command("history")

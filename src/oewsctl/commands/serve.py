@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -43,7 +42,6 @@ def serve(
     except DatabaseUnavailable as exc:
         hint = "build one with `oewsctl db build --from DIR --out oews.db`, or omit --db to serve the bundled sample"
         raise UsageError(str(exc), hint) from exc
-    # The app factory reads its settings from the environment (the same path the container takes).
-    os.environ.update({"SQLITE_DB_PATH": str(path.resolve()), "API_HOST": host, "API_PORT": str(port), "API_WORKERS": str(workers)})
     err_console.print(f"serving {path} ({info.release}, {info.rows:,} estimates, sha256 {info.sha256[:12]}…) on http://{host}:{port}")
-    run_server(Settings())
+    # Flags win; everything else (CORS, LLM keys, log level) comes from the environment as in the container.
+    run_server(Settings(sqlite_db_path=path.resolve(), api_host=host, api_port=port, api_workers=workers))

@@ -55,7 +55,7 @@ def init(
     known_hosts: Annotated[str, typer.Option("--known-hosts", help="known_hosts file used to check node host keys.")] = "~/.ssh/known_hosts",
     kubeconfig: Annotated[str, typer.Option(help="Kubeconfig the cluster is merged into.")] = "~/.kube/config",
     monitoring_node: Annotated[str | None, typer.Option("--monitoring-node", help="Node for Prometheus/Grafana (default: the first arm64 agent).", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing file (kept as <file>.bak).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file (the old one is kept as <file>.bak-<time>).")] = False,
 ) -> None:
     """Write a commented oewsctl.yaml (the inventory every command reads).
 
@@ -70,8 +70,7 @@ def init(
     from oewsctl.config import resolve_config_path
 
     path = resolve_config_path(options(ctx).config_path)
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists; nothing written", hint="pass --force to replace it (the old file is kept as .bak), or --config to write elsewhere")
+    inventory.refuse_existing(path, force)
     tty = sys.stdin.isatty()
     nodes = [inventory.NodeSpec.parse(text, user) for text in node or []]
     if tty:
@@ -86,7 +85,7 @@ def init(
         nodes=nodes, domain=str(domain), acme_email=str(email), image=str(image), cluster_name=cluster_name, server=server,
         k3s_version=k3s_version, kubeconfig=kubeconfig, ssh_key=ssh_key, known_hosts=known_hosts, monitoring_node=monitoring_node,
     )
-    backup = inventory.write(path, answers, force=force)
+    backup = inventory.write(path, answers)
     kept = f" (previous file kept as {backup})" if backup else ""
     err_console.print(f"wrote {path}{kept}. Next: `oewsctl doctor --accept-new-host-keys` to record host keys and check the nodes.")
 
