@@ -25,7 +25,7 @@ from oewsctl.constants import READY_TIMEOUT
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.kube import kube_for, wait_until
 from oewsctl.plan import Plan, Step
-from oewsctl.runner import RunContext, _run_step
+from oewsctl.runner import RunContext, run_step
 
 INSTALLER = "/usr/local/bin/k3s-install.sh"
 INSTALLER_URL_ENV = "OEWSCTL_K3S_INSTALL_URL"
@@ -337,7 +337,7 @@ def _uncordon_on_failure(step: Step, uncordon: Step) -> Step:
 
     def guarded(ctx: RunContext) -> str | None:
         try:
-            return _run_step(replace(step, skip_if=None), ctx)[1]
+            return run_step(replace(step, skip_if=None), ctx)[1]
         except Exception:
             if uncordon.skip_if is not None and uncordon.skip_if(ctx) is None:
                 try:

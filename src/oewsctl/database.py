@@ -34,7 +34,7 @@ from oewsctl.kube import Kube, kube_for, wait_until
 from oewsctl.plan import Plan, Step
 from oewsctl.render import APP_NAME
 from oewsctl.rollout import Target, restart, wait_step
-from oewsctl.ssh_transfer import remote_sha256, temp_name
+from oewsctl.ssh_transfer import FREE_KIB, remote_sha256, temp_name
 
 if TYPE_CHECKING:
     from oewsctl.config import Config
@@ -48,9 +48,8 @@ SPACE_MARGIN = 16 * 1024 * 1024
 """Free space demanded beyond the file itself (the filesystem must not end up full)."""
 
 INSPECT = (
-    'live=$1; dir=${live%/*}; base=${live##*/}; fs=$dir\n'
-    'while [ ! -d "$fs" ]; do fs=${fs%/*}; [ -n "$fs" ] || fs=/; done\n'
-    'echo "avail_kib $(df -Pk -- "$fs" | awk \'NR==2 {print $4}\')"\n'
+    FREE_KIB + 'live=$1; dir=${live%/*}; base=${live##*/}\n'
+    'echo "avail_kib $(free_kib "$dir")"\n'
     '[ -f "$live" ] && echo "live $(stat -c \'%i %s\' -- "$live")"\n'
     'for v in "$dir/$base".v*; do n=${v##*.v}; case $n in ""|*[!0-9]*) continue;; esac\n'
     '  [ -f "$v" ] && echo "version $n $(stat -c \'%i %s %Y\' -- "$v")"; done\n'

@@ -120,7 +120,11 @@ def _tail(text: str, lines: int = 8) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _run_step(step: Step, ctx: RunContext) -> tuple[StepStatus, str | None]:
+def run_step(step: Step, ctx: RunContext) -> tuple[StepStatus, str | None]:
+    """Run one step (skip check, SSH command or action) and return its status and result line.
+
+    Public so that a step can wrap another one (e.g. uncordon a node if an upgrade step fails).
+    """
     if step.skip_if is not None:
         reason = step.skip_if(ctx)
         if reason:
@@ -174,9 +178,9 @@ def _execute(plan: Plan, ctx: RunContext) -> PlanResult:
         try:
             if text and interactive():
                 with err_console.status(escape(label), spinner="dots"):
-                    status, message = _run_step(step, ctx)
+                    status, message = run_step(step, ctx)
             else:
-                status, message = _run_step(step, ctx)
+                status, message = run_step(step, ctx)
         except Exception as exc:  # noqa: BLE001 - any step error ends the plan cleanly
             failure = _as_failure(exc, step)
             records.append(StepRecord(step, "failed", time.monotonic() - started, failure.message))

@@ -8,15 +8,21 @@ stall (CrashLoopBackOff, ProgressDeadlineExceeded) for images in ``stall_images`
 from __future__ import annotations
 
 import base64
+import http.server
 import json
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from oewsctl.cli import main
+from oewsctl.secrets import secret_data_hash
 from tests.fixtures.kube import KubeCluster
 
 IMAGE = "ghcr.io/example/oews-api"
@@ -214,3 +220,103 @@ def test_bad_input_exits_2_and_changes_nothing(oewsctl: Operator, tmp_path: Path
     assert missing.returncode == 2
     assert f"kubeconfig {tmp_path / 'nope'} not found" in missing.stderr
     assert "oewsctl cluster kubeconfig" in missing.stderr
+
+
+def test_deploy_writes_the_pull_secret_without_ever_showing_the_token(oewsctl: Operator) -> None:
+    dry = oewsctl.ok("--dry-run", "deploy")
+    assert "Secret oews/ghcr-credentials: pull credentials for ghcr.io" in dry.stderr and "<withheld>" in dry.stderr
+    first = oewsctl.ok("deploy")
+    secret = oewsctl.cluster.get("v1/secrets", "oews", "ghcr-credentials")
+    assert secret is not None and secret["type"] == "kubernetes.io/dockerconfigjson"
+    auths = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))["auths"]
+    assert auths["ghcr.io"]["password"] == TOKEN and auths["ghcr.io"]["username"] == "example"
+    assert TOKEN not in json.dumps(secret["metadata"])  # the last-applied record holds a hash only
+    again = oewsctl.ok("--output", "json", "deploy")
+    step = next(s for s in json.loads(again.stdout)["steps"] if "ghcr-credentials" in s["description"])
+    assert step["status"] == "unchanged"
+    for text in (dry.stdout, dry.stderr, first.stdout, first.stderr, again.stdout, again.stderr):
+        assert TOKEN not in text
+
+
+@pytest.fixture()
+def login_only_registry() -> Iterator[str]:
+    """A registry on loopback that answers every request with a Basic login challenge (a private registry)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="registry"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_private_registry_without_credentials_fails_before_the_deployment(oewsctl: Operator, login_only_registry: str,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GHCR_TOKEN")
+    result = oewsctl("deploy", "--image", f"{login_only_registry}/oews-api:1.0")
+    assert result.returncode == 1
+    assert f"{login_only_registry} needs a login to pull oews-api, and no credentials were found to write Secret oews/ghcr-credentials" in result.stderr
+    assert f"docker login {login_only_registry}" in result.stderr
+    assert oewsctl.cluster.list("apps/v1/deployments", "oews") == []
+
+
+def test_first_deploy_with_provider_kubernetes_creates_the_secret_empty(oewsctl: Operator) -> None:
+    data = yaml.safe_load(oewsctl.config.read_text())
+    data["secrets"] = {"provider": "kubernetes", "keys": {"OPENAI_API_KEY": "OPENAI_API_KEY"}}
+    oewsctl.config.write_text(yaml.safe_dump(data))
+    oewsctl.cluster.delete("v1/secrets", "oews", "oews-api-secrets")
+    result = oewsctl.ok("deploy")
+    assert "Secret oews/oews-api-secrets: create it empty if missing" in result.stderr
+    assert "fill it with `oewsctl secrets set NAME --from-stdin`" in result.stderr
+    assert 'deployment "oews-api" successfully rolled out' in result.stderr
+    secret = oewsctl.cluster.get("v1/secrets", "oews", "oews-api-secrets")
+    assert secret is not None and not secret.get("data")
+
+
+def test_azure_deploy_waits_for_eso_to_create_the_secret(oewsctl: Operator, monkeypatch: pytest.MonkeyPatch) -> None:
+    oewsctl.cluster.delete("v1/secrets", "oews", "oews-api-secrets")
+    monkeypatch.setattr("oewsctl.deploy.SECRET_TIMEOUT", 1.0)
+    result = oewsctl("deploy")
+    assert result.returncode == 1
+    assert "timed out after 1s waiting for External Secrets Operator to create Secret oews/oews-api-secrets" in result.stderr
+    assert "oewsctl secrets status" in result.stderr
+    assert oewsctl.cluster.list("apps/v1/deployments", "oews") == []
+
+
+def test_deploy_after_an_eso_self_sync_rolls_once_then_is_a_noop(oewsctl: Operator) -> None:
+    oewsctl.ok("deploy")
+    secret = oewsctl.cluster.get("v1/secrets", "oews", "oews-api-secrets")
+    annotations = oewsctl.deployment()["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["oews/secrets-sha256"] == secret_data_hash(secret["data"])
+    oewsctl.cluster.put("v1/secrets", synced_secret({"OPENAI_API_KEY": "sk-2"}))  # ESO synced a new value on its own
+
+    rolled = oewsctl.ok("deploy")
+    assert "apply Deployment oews/oews-api — configured" in rolled.stderr
+    new = oewsctl.cluster.get("v1/secrets", "oews", "oews-api-secrets")
+    assert oewsctl.deployment()["spec"]["template"]["metadata"]["annotations"]["oews/secrets-sha256"] == secret_data_hash(new["data"])
+    assert len(oewsctl.cluster.list("apps/v1/replicasets", "oews")) == 2
+    again = json.loads(oewsctl.ok("--output", "json", "deploy").stdout)
+    assert all(s["status"] == "unchanged" for s in again["steps"] if s["description"].startswith("apply "))
+    assert len(oewsctl.cluster.list("apps/v1/replicasets", "oews")) == 2
+
+
+def test_rollout_status_honours_timeout_and_fails_on_a_stalled_rollout(oewsctl: Operator) -> None:
+    oewsctl.ok("deploy", "--image", f"{IMAGE}:1.4.0")
+    oewsctl.cluster.deployments.stall_images.add(f"{IMAGE}:broken")
+    oewsctl("deploy", "--image", f"{IMAGE}:broken", "--no-rollback", "--no-wait")
+    started = time.monotonic()
+    waited = oewsctl("rollout", "status", "--timeout", "0.5")
+    assert waited.returncode == 1 and time.monotonic() - started < 30
+    oewsctl.cluster.wait_for(lambda: "ProgressDeadlineExceeded" in json.dumps(oewsctl.deployment()["status"]))
+    failed = oewsctl("rollout", "status", "--no-wait")
+    assert failed.returncode == 1 and "exceeded its progress deadline" in failed.stdout
