@@ -106,10 +106,17 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 180) ->
 
 
 def lua_rotation(requests: list[tuple[str, str, str | None]]) -> str:
-    """A wrk script that sends the given (method, path, body) requests round-robin."""
+    """A wrk script that sends the given (method, path, body) requests round-robin.
+
+    The two wrk threads start half a rotation apart, so they do not send the same request at
+    the same moment (which would turn one of them into a cache hit).
+    """
     entries = ",\n".join(f"{{{json.dumps(m)}, {json.dumps(p)}, {json.dumps(b) if b is not None else 'nil'}}}" for m, p, b in requests)
     return (
-        "local reqs = {\n" + entries + "\n}\nlocal i = 0\n"
+        "local reqs = {\n" + entries + "\n}\n"
+        "local threads = {}\n"
+        "function setup(thread)\n  table.insert(threads, thread)\n  thread:set('id', #threads)\nend\n"
+        "function init(args)\n  i = math.floor((id - 1) * #reqs / 2) % #reqs\nend\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
         "request = function()\n  i = (i % #reqs) + 1\n  local r = reqs[i]\n"
         "  return wrk.format(r[1], r[2], nil, r[3])\nend\n"

@@ -313,10 +313,13 @@ def test_deploy_after_an_eso_self_sync_rolls_once_then_is_a_noop(oewsctl: Operat
 def test_rollout_status_honours_timeout_and_fails_on_a_stalled_rollout(oewsctl: Operator) -> None:
     oewsctl.ok("deploy", "--image", f"{IMAGE}:1.4.0")
     oewsctl.cluster.deployments.stall_images.add(f"{IMAGE}:broken")
+    oewsctl.cluster.deployments.stall_after = 5.0
     oewsctl("deploy", "--image", f"{IMAGE}:broken", "--no-rollback", "--no-wait")
     started = time.monotonic()
     waited = oewsctl("rollout", "status", "--timeout", "0.5")
     assert waited.returncode == 1 and time.monotonic() - started < 30
+    assert "timed out after 0s waiting for the rollout" in waited.stderr
+    oewsctl.cluster.deployments.stall_after = 0.1
     oewsctl.cluster.wait_for(lambda: "ProgressDeadlineExceeded" in json.dumps(oewsctl.deployment()["status"]))
     failed = oewsctl("rollout", "status", "--no-wait")
     assert failed.returncode == 1 and "exceeded its progress deadline" in failed.stdout
