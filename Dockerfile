@@ -19,6 +19,8 @@ WORKDIR /build
 COPY pyproject.toml uv.lock README.md ./
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 COPY src ./src
+# The wheel bundles the manifests (oewsctl/templates, pyproject force-include): the build needs them.
+COPY templates ./templates
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable
 
 FROM ${BASE_IMAGE}

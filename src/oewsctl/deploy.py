@@ -148,7 +148,8 @@ def app_secret_step(config: Config) -> Step:
     if config.secrets.provider == "kubernetes":
         def create(ctx: RunContext) -> str:
             ClusterSecrets(kube_for(ctx), namespace).write_secret_keys(APP_SECRET, {})
-            return f"created empty: fill it with `oewsctl secrets set NAME --from-stdin` (then {', '.join(config.secrets.keys) or 'your keys'})"
+            wanted = f" for {', '.join(config.secrets.keys)}" if config.secrets.keys else ""
+            return f"created empty: fill it with `oewsctl secrets set NAME --from-stdin`{wanted}"
 
         return Step(f"{where}: create it empty if missing (the pods read it)", action=create, skip_if=exists,
                     detail=f"POST secrets {APP_SECRET} with no data when absent; values are set with `oewsctl secrets set`")
@@ -186,21 +187,31 @@ def pull_secret_step(config: Config, image: str) -> Step:
     ref = ImageRef.parse(image)
     where = f"Secret {config.app.namespace}/{config.app.image_pull_secret}"
 
-    def public(ctx: RunContext) -> str | None:
-        if pull_secret(config, ref) is not None:
-            return "unchanged" if kube_for(ctx).is_unchanged(pull_secret(config, ref) or {}) else None
-        with RegistryClient(ref.registry) as client:
-            if client.can_pull(ref.repository, ref.tag or ref.digest or "latest"):
-                return f"no local credentials, and {ref.registry} serves {ref.repository} without one: nothing to write"
-        raise OewsctlError(
+    def missing() -> OewsctlError:
+        return OewsctlError(
             f"{ref.registry} needs a login to pull {ref.repository}, and no credentials were found to write {where} (app.image_pull_secret)",
             hint=login_hint(ref.registry) + "; or remove app.image_pull_secret if the image is public",
         )
 
+    def unneeded(ctx: RunContext) -> str | None:
+        secret = pull_secret(config, ref)
+        if secret is not None:
+            return "unchanged" if kube_for(ctx).is_unchanged(secret) else None
+        with RegistryClient(ref.registry) as client:
+            if client.can_pull(ref.repository, ref.tag or ref.digest or "latest"):
+                return f"no local credentials, and {ref.registry} serves {ref.repository} without one: nothing to write"
+        raise missing()
+
+    def write(ctx: RunContext) -> str:
+        secret = pull_secret(config, ref)
+        if secret is None:
+            raise missing()
+        return kube_for(ctx).apply(secret)
+
     return Step(
         f"{where}: pull credentials for {ref.registry} (from ${TOKEN_ENV} or docker login)",
-        action=lambda ctx: kube_for(ctx).apply(pull_secret(config, ref) or {}),
-        skip_if=public,
+        action=write,
+        skip_if=unneeded,
         detail="server-side apply v1 Secret type kubernetes.io/dockerconfigjson, data .dockerconfigjson <withheld>",
         remediation=login_hint(ref.registry),
     )

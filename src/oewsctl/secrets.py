@@ -179,7 +179,7 @@ def _force_sync_step(env: SecretsEnv) -> Step:
     """Annotate force-sync, remembering ESO's sync marker from before (the wait looks for a new one)."""
 
     def annotate(ctx: RunContext) -> str:
-        stamp = int(time.time())
+        stamp = time.time_ns()  # a new value every time: ESO syncs on a *changed* annotation
         cluster = env.cluster(ctx)
         ctx.results["sync_before"] = _sync_marker(cluster.external_secret(APP_SECRET))
         cluster.annotate_external_secret(APP_SECRET, {FORCE_SYNC_ANNOTATION: str(stamp)})

@@ -238,15 +238,14 @@ def test_deploy_writes_the_pull_secret_without_ever_showing_the_token(oewsctl: O
         assert TOKEN not in text
 
 
-@pytest.fixture()
-def login_only_registry() -> Iterator[str]:
-    """A registry on loopback that answers every request with a Basic login challenge (a private registry)."""
+def stub_registry(status: int, headers: dict[str, str]) -> Iterator[str]:
+    """A registry on loopback answering every request with ``status`` and ``headers`` (no body)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="registry"')
-            self.send_header("Content-Length", "0")
+            self.send_response(status)
+            for key, value in {**headers, "Content-Length": "0"}.items():
+                self.send_header(key, value)
             self.end_headers()
 
         do_HEAD = do_GET
@@ -258,6 +257,26 @@ def login_only_registry() -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+@pytest.fixture()
+def login_only_registry() -> Iterator[str]:
+    """A private registry: every request gets a Basic login challenge."""
+    yield from stub_registry(401, {"WWW-Authenticate": 'Basic realm="registry"'})
+
+
+@pytest.fixture()
+def public_registry() -> Iterator[str]:
+    """A public registry: manifests are served without a login."""
+    yield from stub_registry(200, {"Content-Type": "application/vnd.oci.image.index.v1+json"})
+
+
+def test_public_registry_without_credentials_needs_no_pull_secret(oewsctl: Operator, public_registry: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GHCR_TOKEN")
+    result = oewsctl.ok("deploy", "--image", f"{public_registry}/oews-api:1.0")
+    assert f"no local credentials, and {public_registry} serves oews-api without one: nothing to write" in result.stderr
+    assert oewsctl.cluster.get("v1/secrets", "oews", "ghcr-credentials") is None
 
 
 def test_private_registry_without_credentials_fails_before_the_deployment(oewsctl: Operator, login_only_registry: str,

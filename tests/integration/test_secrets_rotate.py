@@ -125,3 +125,12 @@ def test_rotate_trusts_eso_clock_not_ours(
     assert result.code == 0, result.err
     assert secret_data(kube_cluster)["OPENAI_API_KEY"] == b64(NEW)
     assert "synced at 2026-01-01T00:00:00Z" in result.err
+
+
+def test_two_rotates_within_one_second_both_sync(oewsctl: Cli, azure: Path, kube_cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ESO syncs on a *changed* force-sync annotation: the second rotate in the same second must still change it."""
+    monkeypatch.setattr("time.time", lambda: 1_795_670_000.0)
+    for value in (NEW, NEW + "-2"):
+        result = oewsctl("--config", str(azure), "secrets", "rotate", "OPENAI_API_KEY", "--sync-timeout", "5", "--from-stdin", stdin=value)
+        assert result.code == 0, result.err
+        assert secret_data(kube_cluster)["OPENAI_API_KEY"] == b64(value)

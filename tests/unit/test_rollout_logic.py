@@ -74,4 +74,12 @@ def test_deploy_plan_without_wait_only_applies() -> None:
     config = parse_config(EXAMPLE.read_text())
     plan = deploy_plan(config, DeployOptions(wait=False))
     assert [s.description for s in plan.steps][:2] == ["apply Namespace oews", "apply HelmChart kube-system/external-secrets"]
-    assert all(s.description.startswith("apply ") for s in plan.steps) and len(plan.steps) == 9
+    applies = [s.description for s in plan.steps if s.description.startswith("apply ")]
+    assert len(applies) == 9 and len(plan.steps) == 11
+    descriptions = [s.description for s in plan.steps]
+    at = descriptions.index("apply Deployment oews/oews-api")
+    assert descriptions[at - 2:at] == [
+        "Secret oews/ghcr-credentials: pull credentials for ghcr.io (from $GHCR_TOKEN or docker login)",
+        "wait for External Secrets Operator to create Secret oews/oews-api-secrets (timeout 120s)",
+    ]
+    assert "<withheld>" in (plan.steps[at - 2].detail or "")

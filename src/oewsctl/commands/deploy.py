@@ -71,7 +71,7 @@ def deploy_cmd(
 ) -> None:
     """Apply all manifests, wait for the new pods, roll back automatically if they never get ready.
 
-    Changes: the namespace, Deployment, Service, Ingress, PDB and Traefik config (plus the External Secrets objects with secrets.provider azure-keyvault); objects that already match are left alone. After the rollout, GET /health through the Service must answer ok. With --dry-run: the plan and a diff against what is live.
+    Changes: the namespace, Deployment, Service, Ingress, PDB and Traefik config (plus the External Secrets objects with secrets.provider azure-keyvault); objects that already match are left alone. Before the Deployment: the pull Secret app.image_pull_secret is written from GHCR_TOKEN or docker login (value never shown), and oews-api-secrets is created empty (provider kubernetes) or awaited from ESO (azure-keyvault). After the rollout, GET /health through the Service must answer ok. With --dry-run: the plan and a diff against what is live.
 
     Example: oewsctl deploy --image ghcr.io/me/oews-api:1.5.0
     """
