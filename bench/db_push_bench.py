@@ -18,7 +18,6 @@ import argparse
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from oewsctl.database import PushOptions, push_plan, validate_local  # noqa: E40
 from oewsctl.runner import Options, RunContext, run_plan  # noqa: E402
 from tests.fixtures.dbnodes import db_inventory  # noqa: E402
 from tests.fixtures.oewsdata import BLS_SAMPLE  # noqa: E402
-from tests.fixtures.sshd import TestCluster, start_cluster  # noqa: E402
+from tests.fixtures.sshd import start_cluster  # noqa: E402
 
 DB_NODES = ("machine1", "machine2")
 
@@ -45,15 +44,6 @@ def make_database(path: Path, size_mib: int) -> None:
         for _ in range(max(0, remaining)):
             db.execute("INSERT INTO filler VALUES (randomblob(1048500))")
         db.commit()
-
-
-def scp(cluster: TestCluster, node: str, source: Path, remote: str) -> None:
-    target = cluster.node(node)
-    subprocess.run(
-        ["scp", "-q", "-F", "none", "-i", str(cluster.key), "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={cluster.known_hosts}",
-         "-P", str(target.port), str(source), f"{cluster.user}@{target.address}:{remote}"],
-        check=True,
-    )
 
 
 def main() -> None:
@@ -82,7 +72,7 @@ def main() -> None:
 
         started = time.perf_counter()
         for node in DB_NODES:
-            scp(cluster, node, source, "/tmp/oewsctl-bench-scp.db")
+            cluster.scp(node, source, "/tmp/oewsctl-bench-scp.db")
         scp_s = time.perf_counter() - started
     finally:
         cluster.stop()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oewsctl import ssh_transfer  # noqa: E402
 from oewsctl.ssh import SSHPool  # noqa: E402
-from tests.fixtures.sshd import TestCluster, start_cluster  # noqa: E402
+from tests.fixtures.sshd import start_cluster  # noqa: E402
 
 
 def make_file(path: Path, size_mib: int) -> None:
@@ -39,15 +38,6 @@ def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
-
-
-def scp(cluster: TestCluster, source: Path, remote: str) -> None:
-    node = cluster.nodes[0]
-    subprocess.run(
-        ["scp", "-q", "-F", "none", "-i", str(cluster.key), "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={cluster.known_hosts}",
-         "-P", str(node.port), str(source), f"{cluster.user}@{node.address}:{remote}"],
-        check=True,
-    )
 
 
 def main() -> None:
@@ -66,7 +56,7 @@ def main() -> None:
     try:
         with SSHPool(cluster.config) as pool:
             runs: dict[str, Callable[[], object]] = {
-                "scp (OpenSSH defaults)": lambda: scp(cluster, source, "/tmp/oewsctl-bench-scp.bin"),
+                "scp (OpenSSH defaults)": lambda: cluster.scp(cluster.nodes[0].name, source, "/tmp/oewsctl-bench-scp.bin"),
                 "oewsctl upload": lambda: pool.upload("machine1", source, "/tmp/oewsctl-bench-ours.bin", progress=False),
             }
             for _ in range(args.rounds):
