@@ -14,6 +14,7 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.parts",
+    "tests.fixtures.cli",
     "tests.fixtures.kube",
     "tests.fixtures.oewsdata",
     "tests.fixtures.docker",

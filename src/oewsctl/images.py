@@ -67,14 +67,17 @@ def _git(context: Path, *args: str) -> str | None:
 
 
 def _public_url(url: str | None) -> str | None:
-    """The repository URL for the OCI source label, never with credentials in it."""
+    """The repository URL for the OCI source label, never with credentials in it.
+
+    A clone of a local path (``/srv/git/oews``) has no public URL: None, so the Dockerfile's default stays.
+    """
     if not url:
         return None
     url = re.sub(r"^(https?://)[^/@]*@", r"\1", url)
     ssh = re.match(r"^(?:ssh://)?git@([^:/]+)[:/](.+?)(?:\.git)?$", url)
     if ssh:
         return f"https://{ssh.group(1)}/{ssh.group(2)}"
-    return url.removesuffix(".git")
+    return url.removesuffix(".git") if re.match(r"^https?://", url) else None
 
 
 def _dockerignore(context: Path) -> tuple[list[str], list[str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from oewsctl.cli import main
 from oewsctl.secrets import secret_data_hash
+from tests.fixtures.cli import invoke
 from tests.fixtures.kube import KubeCluster
 
 IMAGE = "ghcr.io/example/oews-api"
@@ -47,15 +46,8 @@ class Operator:
         self._monkeypatch = monkeypatch
 
     def __call__(self, *args: str) -> Result:
-        self._capsys.readouterr()
-        self._monkeypatch.setattr(sys, "argv", ["oewsctl", "--config", str(self.config), *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = self._capsys.readouterr()
-        return Result(code, out, err)
+        done = invoke(["--config", self.config, *args], capsys=self._capsys, monkeypatch=self._monkeypatch)
+        return Result(done.returncode, done.stdout, done.stderr)
 
     def ok(self, *args: str) -> Result:
         result = self(*args)

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from oewsctl import images
-from oewsctl.cli import main
 from oewsctl.errors import OewsctlError, UsageError
 from oewsctl.registry import MANIFEST_LIST, MANIFEST_V2, ImageRef, credentials, manifest_list
+from tests.fixtures.cli import CliRunner
 
 REPO = "127.0.0.1:5000/oews-api"
 
@@ -212,15 +211,12 @@ class Ran:
 
 
 @pytest.fixture
-def oewsctl(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ran]:
+def oewsctl(run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ran]:
     """Run the CLI entry point in-process (exit code, stdout, stderr as the operator sees them)."""
     def run(*args: str, cwd: Path) -> Ran:
         monkeypatch.chdir(cwd)
-        monkeypatch.setattr(sys, "argv", ["oewsctl", *args])
-        with pytest.raises(SystemExit) as ended:
-            main()
-        out = capsys.readouterr()
-        return Ran(int(ended.value.code or 0), out.out, out.err)
+        done = run_cli(*args)
+        return Ran(done.returncode, done.stdout, done.stderr)
 
     return run
 
@@ -271,3 +267,16 @@ def test_untracked_files_the_build_copies_make_the_tree_dirty(repo: Path) -> Non
     with pytest.raises(OewsctlError, match=r"0 uncommitted change\(s\) and 1 untracked file\(s\) the build copies \(src/extra.py\)"):
         images.read_source(repo, allow_dirty=False)
     assert (images.read_source(repo, allow_dirty=True).short_sha or "").endswith("-dirty")
+
+
+@pytest.mark.parametrize(
+    ("origin", "label"),
+    [
+        ("https://someone:ghp_secret@github.com/example/oews-api.git", "https://github.com/example/oews-api"),
+        ("git@github.com:example/oews-api.git", "https://github.com/example/oews-api"),
+        ("/srv/git/oews-api", None),  # a clone of a local path: the Dockerfile's default source label stays
+        (None, None),
+    ],
+)
+def test_source_label_is_a_public_url_without_credentials(origin: str | None, label: str | None) -> None:
+    assert images._public_url(origin) == label
