@@ -159,12 +159,20 @@ def test_bad_airgap_dir_is_a_usage_error(k3s_env: K3sEnv, oewsctl: Cli) -> None:
     assert result.code == 2 and f"--airgap {k3s_env.release}: missing k3s" in result.err
 
 
+NEWER = "v1.32.1+k3s1"
+
+
+def _installed_then_pinned_newer(env: K3sEnv, oewsctl: Cli) -> None:
+    """An installed cluster whose inventory now pins NEWER, with NEWER's release files ready."""
+    assert _install(env, oewsctl).code == 0
+    write_release(env.release, env.kube.url, version=NEWER)
+    _edit(env, k3s_version=NEWER)
+
+
 def test_upgrade_moves_one_node_at_a_time(k3s_env: K3sEnv, oewsctl: Cli) -> None:
     env = k3s_env
-    assert _install(env, oewsctl).code == 0
-    newer = "v1.32.1+k3s1"
-    write_release(env.release, env.kube.url, version=newer)
-    _edit(env, k3s_version=newer)
+    _installed_then_pinned_newer(env, oewsctl)
+    newer = NEWER
     refused = _install(env, oewsctl)
     assert refused.code == 0 and f"installed {VERSION}, pinned {newer}: run with --upgrade" in refused.err
     upgraded = _install(env, oewsctl, "--upgrade")
@@ -178,10 +186,8 @@ def test_upgrade_moves_one_node_at_a_time(k3s_env: K3sEnv, oewsctl: Cli) -> None
 
 def test_failed_agent_upgrade_leaves_the_node_schedulable(k3s_env: K3sEnv, oewsctl: Cli) -> None:
     env = k3s_env
-    assert _install(env, oewsctl).code == 0
-    newer = "v1.32.1+k3s1"
-    write_release(env.release, env.kube.url, version=newer)
-    _edit(env, k3s_version=newer)
+    _installed_then_pinned_newer(env, oewsctl)
+    newer = NEWER
     env.node("machine2").path("/etc/rancher/k3s/fail-join").write_text("")
     failed = _install(env, oewsctl, "--upgrade")
     assert failed.code == 1
