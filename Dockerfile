@@ -12,16 +12,18 @@ FROM ${BASE_IMAGE} AS builder
 ARG UV_VERSION=0.13.9
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 \
     UV_PYTHON=python3 UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=/opt/venv \
-    UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_NO_CACHE=1
+    UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_NO_CACHE=1 UV_NO_DEFAULT_GROUPS=1
 RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --quiet "uv==${UV_VERSION}"
 WORKDIR /build
 # Dependencies first (from the lock, frozen): this layer is reused until uv.lock changes.
+# Only [project].dependencies, what oews_api imports: the default groups (ctl: oewsctl's
+# kubernetes, paramiko, azure, docker, ...; dev) stay out (UV_NO_DEFAULT_GROUPS above).
 COPY pyproject.toml uv.lock README.md ./
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
+RUN /opt/uv/bin/uv sync --frozen --no-install-project
 COPY src ./src
 # The wheel bundles the manifests (oewsctl/templates, pyproject force-include): the build needs them.
 COPY templates ./templates
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable
+RUN /opt/uv/bin/uv sync --frozen --no-editable
 
 FROM ${BASE_IMAGE}
 # Settings and metadata come before the venv: those steps depend on the base image only, so

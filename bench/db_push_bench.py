@@ -27,8 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from oews_api.builder import build_database  # noqa: E402
-from oewsctl.database import PushOptions, push_plan, validate_local  # noqa: E402
-from oewsctl.runner import Options, RunContext, run_plan  # noqa: E402
+from oewsctl.core.context import Options, RunContext  # noqa: E402
+from oewsctl.core.runner import run_plan  # noqa: E402
+from oewsctl.runbooks.database import PushOptions, push_plan, validate_local  # noqa: E402
 from tests.fixtures.dbnodes import db_inventory  # noqa: E402
 from tests.fixtures.oewsdata import BLS_SAMPLE  # noqa: E402
 from tests.fixtures.sshd import start_cluster  # noqa: E402

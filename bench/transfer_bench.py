@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from oewsctl import ssh_transfer  # noqa: E402
-from oewsctl.ssh import SSHPool  # noqa: E402
+from oewsctl.clients import transfer  # noqa: E402
+from oewsctl.clients.ssh import SSHPool  # noqa: E402
 from tests.fixtures.sshd import start_cluster  # noqa: E402
 
 
@@ -65,10 +65,10 @@ def main() -> None:
                     best[name] = min(best.get(name, seconds), seconds)
                     print(f"  {name:<32} {seconds:6.2f} s  {mib / seconds:7.1f} MiB/s", flush=True)
             if args.paramiko:
-                original = ssh_transfer.openssh_available
-                ssh_transfer.openssh_available = lambda: False
+                original = transfer.openssh_available
+                transfer.openssh_available = lambda: False
                 seconds = timed(lambda: pool.upload("machine1", source, "/tmp/oewsctl-bench-ours.bin", progress=False))
-                ssh_transfer.openssh_available = original
+                transfer.openssh_available = original
                 best["oewsctl upload, paramiko data path"] = seconds
     finally:
         cluster.stop()

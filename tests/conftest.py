@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.eso",
     "tests.fixtures.api",
     "tests.fixtures.prometheus",
+    "tests.fixtures.standin",
 ]
 
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")

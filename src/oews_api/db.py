@@ -22,11 +22,20 @@ from oews_api.checksum import file_sha256
 from oews_api.schema import REQUIRED_TABLES
 
 MMAP_BYTES = 4 << 30  # up to the whole file; pages are shared by every worker through the OS cache
-CACHE_KIB = 64 * 1024
+CACHE_KIB = 8 * 1024  # per connection, and there is one per thread: reads go through the memory map anyway
 
 
 class DatabaseUnavailable(Exception):
-    """The database file is missing, unreadable or not an oews.db (the reason is the message)."""
+    """The database file is missing, unreadable or not an oews.db.
+
+    ``str()`` names the full path and the underlying error (for the operator: logs, the CLI);
+    ``public`` names the file only and no SQLite or OS error text (for HTTP bodies and metrics,
+    which the internet may read).
+    """
+
+    def __init__(self, problem: str, path: Path, cause: str = "") -> None:
+        self.public = problem.replace("{file}", path.name)
+        super().__init__(problem.replace("{file}", str(path)) + (f" ({cause})" if cause else ""))
 
 
 @dataclass(frozen=True)
@@ -74,29 +83,29 @@ class Database:
     def open(cls, path: Path) -> Database:
         """Open and check the file; raise DatabaseUnavailable with the reason if it can't be served."""
         if not path.exists():
-            raise DatabaseUnavailable(f"database file {path} does not exist")
+            raise DatabaseUnavailable("database file {file} does not exist", path)
         if not path.is_file():
-            raise DatabaseUnavailable(f"database path {path} is not a file")
+            raise DatabaseUnavailable("database path {file} is not a file", path)
         try:
             with closing(_connect(path)) as connection:
                 tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 missing = [name for name in REQUIRED_TABLES if name not in tables]
                 if missing:
-                    raise DatabaseUnavailable(f"{path} is not an oews.db (missing tables: {', '.join(missing)})")
+                    raise DatabaseUnavailable(f"{{file}} is not an oews.db (missing tables: {', '.join(missing)})", path)
                 releases = connection.execute("SELECT year, description, survey_month FROM releases ORDER BY year").fetchall()
                 rows = connection.execute("SELECT count(*) FROM estimates").fetchone()[0]
             sha256 = file_sha256(path)
         except sqlite3.DatabaseError as exc:
-            raise DatabaseUnavailable(f"{path} is not a readable SQLite database ({exc})") from exc
+            raise DatabaseUnavailable("{file} is not a readable SQLite database", path, str(exc)) from exc
         except OSError as exc:
-            raise DatabaseUnavailable(f"cannot read {path} ({exc.strerror or exc})") from exc
+            raise DatabaseUnavailable("cannot read {file}", path, str(exc.strerror or exc)) from exc
         if not releases:
-            raise DatabaseUnavailable(f"{path} holds no release (table releases is empty)")
+            raise DatabaseUnavailable("{file} holds no release (table releases is empty)", path)
         newest = releases[-1]
         try:
             reference_date = date(newest["year"], newest["survey_month"], 12)
         except (TypeError, ValueError) as exc:
-            raise DatabaseUnavailable(f"{path} has an invalid survey month {newest['survey_month']!r} for {newest['year']} ({exc})") from exc
+            raise DatabaseUnavailable(f"{{file}} has an invalid survey month {newest['survey_month']!r} for {newest['year']}", path, str(exc)) from exc
         info = DatabaseInfo(
             path=str(path),
             sha256=sha256,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -57,11 +58,11 @@ class Metrics:
         )
 
     def describe_database(self, info: DatabaseInfo | None, error: str | None) -> None:
-        """Publish the DB release and SHA-256 (or that it is unavailable) as an info metric."""
+        """Publish the DB release and SHA-256 (or that it is unavailable) as an info metric; the file by name, never its path."""
         if info is None:
             self.database.info({"status": "unavailable", "reason": error or "", "release": "", "sha256": "", "path": ""})
         else:
-            self.database.info({"status": "ok", "reason": "", "release": info.release, "sha256": info.sha256, "path": info.path})
+            self.database.info({"status": "ok", "reason": "", "release": info.release, "sha256": info.sha256, "path": Path(info.path).name})
             reference = datetime.combine(info.reference_date, datetime.min.time(), tzinfo=timezone.utc)
             self.release_time.labels(info.release).set(reference.timestamp())
 

@@ -12,13 +12,21 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from oews_api.names import MIN_OCCUPATION_SCORE, NameIndex
+from oews_api.aliases import UNSUPPORTED_QUALIFIERS
+from oews_api.caches import BoundedLRU
+from oews_api.industries import IndustryIndex, IndustryMention
+from oews_api.names import MIN_OCCUPATION_SCORE, Match, NameIndex
+from oews_api.question_places import find_places, proximity_as_in
 from oews_api.text import NOISE_WORDS, QUESTION_WORDS, normalize
 
 Statistic = Literal["employment", "mean", "median", "pct10", "pct25", "pct75", "pct90", "jobs_1000", "loc_quotient"]
 Term = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 PLAN_CACHE_SIZE = 4096
+PLAN_CACHE_BYTES = 8 << 20
 MAX_TERMS = 5  # occupations or areas in one plan
+MAX_LIST_WORDS = 6  # "electricians plumbers carpenters" (commas are gone): longer runs are not tried as lists
+STRONG_MATCH = MIN_OCCUPATION_SCORE + 0.15
+Intent = Literal["value", "compare", "difference", "top", "top_areas", "trend"]
 
 _PERCENTILE = re.compile(r"\b(\d{1,2})(?:st|nd|rd|th)?[\s-]*(?:percentile|pct|%ile)")
 _PERCENTILES: dict[int, Statistic] = {10: "pct10", 25: "pct25", 50: "median", 75: "pct75", 90: "pct90"}
@@ -40,6 +48,8 @@ _TREND = re.compile(
 )
 _COMPARE_CUES = re.compile(r"\bcompare|\bvs\b|\bversus\b|\bwhich\b|\bmore\b|\bhigher\b|\blower\b|\bdifference\b|\bbetween\b|\bbetter\b")
 _SEPARATORS = {"or", "vs", "versus", "than", "compared", "and"}
+_UNSUPPORTED = [(tuple(normalize(phrase)), what) for phrase, what in UNSUPPORTED_QUALIFIERS.items()]
+_DIFFERENCE = re.compile(r"\bhow (?:much|many) (?:more|less|fewer|higher|lower)\b|\bdifference (?:in|between)\b|\b(?:pay )?gap between\b")
 
 
 class Plan(BaseModel):
@@ -47,9 +57,10 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    intent: Literal["value", "compare", "top", "top_areas", "trend"] = Field(
+    intent: Intent = Field(
         "value",
-        description="value: one figure; compare: across occupations or areas; top: rank occupations in an area; "
+        description="value: one figure; compare: across occupations and/or areas (up to 4 x 4); difference: how much more "
+        "the first of two occupations (or one occupation in the first of two areas) earns; top: rank occupations in an area; "
         "top_areas: rank states or metro areas for one occupation; trend: across years",
     )
     statistic: Statistic = Field("median", description="which BLS measure; wages default to the median")
@@ -60,6 +71,13 @@ class Plan(BaseModel):
         default_factory=list, max_length=MAX_TERMS, description="SOC codes (15-1252) or occupation names; empty = all occupations"
     )
     areas: list[Term] = Field(default_factory=list, max_length=MAX_TERMS, description="BLS area codes or place names; empty = the whole U.S.")
+    industry: Term | None = Field(None, description="BLS industry code, title or industry words (hospitals); null = all industries")
+    missing_areas: list[Term] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="places the question names that this database does not hold (named in the answer)"
+    )
+    not_honoured: list[Term] = Field(
+        default_factory=list, max_length=MAX_TERMS, description="other parts of the question this plan cannot answer (named in the answer)"
+    )
     year: int | None = Field(None, ge=1900, le=2100, description="survey year; null = latest")
     area_type: Literal["S", "M"] = Field("S", description="top_areas: rank states (S) or metro areas (M)")
     limit: int = Field(10, ge=1, le=50, description="rows for top and top_areas")
@@ -84,10 +102,11 @@ def detect_statistic(text: str) -> Statistic:
         return "loc_quotient"
     if re.search(r"per (1,?000|thousand)|jobs? per", text):
         return "jobs_1000"
+    wage_words = re.search(r"\b(pay|paid|salar(y|ies)|wages?|earn\w*|make|income)\b", text)
     if re.search(
-        r"\bhow many\b|\bnumber of\b|\bemploy(ment|ed|s)?\b|\bworkforce\b|\bheadcount\b|\bmost common\b|\bmost (jobs|workers)\b|\blargest (jobs?|occupations?)\b",
+        r"\bhow many\b|\bnumber of\b|\bemployment\b|\bworkforce\b|\bheadcount\b|\bmost common\b|\bmost (jobs|workers)\b|\blargest (jobs?|occupations?)\b",
         text,
-    ):
+    ) or (re.search(r"\bemploy(ed|s)?\b", text) and not wage_words):
         return "employment"
     if re.search(r"\bmedian\b|\btypical(ly)?\b|\bmidpoint\b", text):
         return "median"
@@ -114,31 +133,26 @@ def detect_basis(text: str) -> Literal["annual", "hourly"] | None:
 
 
 def build_plan(question: str, index: NameIndex) -> Plan:
-    """The built-in planner: places, then what is asked, then the occupation(s) in what remains."""
+    """The built-in planner: industries and places, then what is asked, then the occupation(s) in what remains."""
     text = question.lower()
-    words = index.correct(normalize(question))
-    mentions = index.find_areas(words, question)
-    used = {i for m in mentions for i in range(m.start, m.end)}
-    rest = [word for i, word in enumerate(words) if i not in used]
-    areas = list(dict.fromkeys(m.area.code for m in mentions))[:MAX_TERMS]
+    words = proximity_as_in(normalize(question))
+    industries = IndustryIndex.of(index).find(words)
+    in_industry = {i for m in industries for i in range(m.start, m.end)}
+    words = index.correct([w for i, w in enumerate(words) if i not in in_industry])
+    places = find_places(index, words, question, [m.phrase for m in industries])
+    rest = [word for i, word in enumerate(words) if i not in places.used]
+    named_areas = list(dict.fromkeys(m.area.code for m in places.mentions))
+    areas = named_areas[:MAX_TERMS]
+    not_honoured = [f"{index.areas[code].name} (at most {MAX_TERMS} places per question)" for code in named_areas[MAX_TERMS:]]
+    not_honoured += [f"{m.phrase} (one industry per question)" for m in industries[1:]]
+    not_honoured += _unsupported(words)
     statistic = detect_statistic(text)
-    occupations = _occupation_terms(rest, index, split_on_and=bool(_COMPARE_CUES.search(text)))
-    if not occupations and not areas and not set(words) & QUESTION_WORDS:
+    listing = bool(_COMPARE_CUES.search(text)) or len(areas) > 1
+    occupations = _occupation_terms(rest, index, split_on_and=listing)
+    if not occupations and not areas and not places.missing and not industries and not set(words) & QUESTION_WORDS:
         occupations = [question.strip()[:120] or "?"]  # nothing recognisable: answered as "could not match"
     year_match = [int(y) for y in _YEAR.findall(question)]
-    intent: Literal["value", "compare", "top", "top_areas", "trend"] = "value"
-    top_areas = _TOP_AREAS.search(text)
-    if _TREND.search(text):
-        intent = "trend"
-    elif top_areas and occupations and not areas:
-        intent = "top_areas"
-    elif _TOP.search(text) and len(occupations) <= 1 and len(areas) <= 1:
-        group = index.group_for_words(rest)
-        if group is not None or not _is_specific(occupations, index):
-            intent = "top"
-            occupations = [group.code] if group is not None else occupations
-    elif len(areas) > 1 or len(occupations) > 1:
-        intent = "compare"
+    intent, occupations, top_areas = _intent(text, rest, occupations, areas, index)
     top_n = _TOP_N.search(text)
     limit = int(next(g for g in top_n.groups() if g)) if top_n else 10
     return Plan(
@@ -147,6 +161,9 @@ def build_plan(question: str, index: NameIndex) -> Plan:
         basis=detect_basis(text),
         occupations=occupations,
         areas=areas,
+        industry=_industry_term(industries[0], index) if industries else None,
+        missing_areas=places.missing[:MAX_TERMS],
+        not_honoured=[part[:120] for part in not_honoured[:MAX_TERMS]],
         year=year_match[0] if year_match and intent != "trend" else None,
         area_type="S" if not top_areas or "state" in top_areas.group(0) else "M",
         limit=max(1, min(limit, 50)),
@@ -154,22 +171,36 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     )
 
 
+def _intent(
+    text: str, rest: list[str], occupations: list[str], areas: list[str], index: NameIndex
+) -> tuple[Intent, list[str], re.Match[str] | None]:
+    """What kind of question it is (and, for "top N healthcare jobs", the group to rank within)."""
+    top_areas = _TOP_AREAS.search(text)
+    if _TREND.search(text):
+        return "trend", occupations, top_areas
+    if top_areas and occupations and not areas:
+        return "top_areas", occupations, top_areas
+    if _TOP.search(text) and len(occupations) <= 1 and len(areas) <= 1:
+        group = index.group_for_words(rest)
+        if group is not None or not _is_specific(occupations, index):
+            return "top", [group.code] if group is not None else occupations, top_areas
+    if _DIFFERENCE.search(text) and sorted((len(occupations), max(1, len(areas)))) == [1, 2]:
+        return "difference", occupations, top_areas
+    if len(areas) > 1 or len(occupations) > 1:
+        return "compare", occupations, top_areas
+    return "value", occupations, top_areas
+
+
 @dataclass
 class Planner:
     """The built-in planner with its plans kept per question (they depend only on the text and the names)."""
 
     index: NameIndex
-    _cache: dict[str, Plan] = field(default_factory=dict, repr=False)
+    _cache: BoundedLRU[str, Plan] = field(default_factory=lambda: BoundedLRU(PLAN_CACHE_SIZE, PLAN_CACHE_BYTES), repr=False)
 
     def plan(self, question: str) -> Plan:
-        """``build_plan`` for this question, computed once."""
-        plan = self._cache.get(question)
-        if plan is None:
-            plan = build_plan(question, self.index)
-            if len(self._cache) >= PLAN_CACHE_SIZE:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[question] = plan
-        return plan
+        """``build_plan`` for this question, computed once (while it stays in the bounded cache)."""
+        return self._cache.get_or_compute(question, lambda: build_plan(question, self.index))
 
 
 def _is_specific(occupations: list[str], index: NameIndex) -> bool:
@@ -181,7 +212,7 @@ def _occupation_terms(words: list[str], index: NameIndex, *, split_on_and: bool)
     """One term per occupation named: a code when matched well, else the words themselves."""
     whole = index.occupations_for_words(words)
     separators = _SEPARATORS if split_on_and else _SEPARATORS - {"and"}
-    parts = _split(words, separators)
+    parts = [piece for part in _split(words, separators) for piece in (_split_list(part, index) if split_on_and else [part])]
     if len(parts) > 1:
         matches = [index.occupations_for_words(part) for part in parts]
         best = [m[0] for m in matches if m]
@@ -189,14 +220,61 @@ def _occupation_terms(words: list[str], index: NameIndex, *, split_on_and: bool)
         if (
             len(best) == len(parts)
             and len(set(codes)) == len(codes)
-            and all(m.score >= MIN_OCCUPATION_SCORE + 0.15 for m in best)
-            and (not whole or min(m.score for m in best) > whole[0].score)
+            and all(m.score >= STRONG_MATCH for m in best)
+            and (not whole or _beats(min(m.score for m in best), whole[0], codes))
         ):
             return codes[:MAX_TERMS]
     if whole and whole[0].score >= MIN_OCCUPATION_SCORE:
         return [whole[0].item.code]
     leftover = " ".join(_content(words))
     return [leftover[:120]] if leftover else []
+
+
+def _unsupported(words: list[str]) -> list[str]:
+    """Qualifiers OEWS publishes nothing for ("female nurses", "part time"), each with what is missing."""
+    found = {
+        f"\u201c{' '.join(phrase)}\u201d (OEWS publishes no {what})"
+        for phrase, what in _UNSUPPORTED
+        if any(tuple(words[i : i + len(phrase)]) == phrase for i in range(len(words) - len(phrase) + 1))
+    }
+    return sorted(found)
+
+
+def _beats(weakest: float, whole: Match, codes: list[str]) -> bool:
+    """Split parts win over the whole run if each matches better, or as well when the whole found one of them."""
+    return weakest > whole.score or (weakest >= whole.score and whole.item.code in codes)
+
+
+def _industry_term(mention: IndustryMention, index: NameIndex) -> str:
+    """The industry's code when this database holds it, else the words (so the answer can name what it lacks)."""
+    return mention.code if mention.code in IndustryIndex.of(index).industries else mention.phrase
+
+
+def _split_list(part: list[str], index: NameIndex) -> list[list[str]]:
+    """A list whose commas normalising removed ("rns lpns cnas", "truck drivers electricians"): the cut whose
+    pieces each name an occupation clearly better than the run as a whole does, else the run itself."""
+    words = tuple(_content(part))
+    if not 2 <= len(words) <= MAX_LIST_WORDS:
+        return [part]
+    scores: dict[tuple[str, ...], float] = {}
+
+    def score(piece: tuple[str, ...]) -> float:
+        if piece not in scores:
+            found = index.occupations_for_words(list(piece))
+            scores[piece] = found[0].score if found else 0.0
+        return scores[piece]
+
+    best: dict[int, tuple[float, list[tuple[str, ...]]]] = {}  # from word i on: (weakest piece, pieces), pieces >= 1
+    for i in range(len(words) - 1, -1, -1):
+        options = [(score(words[i:]), [words[i:]])]
+        options += [(min(score(words[i:cut]), best[cut][0]), [words[i:cut], *best[cut][1]]) for cut in range(i + 1, len(words))]
+        best[i] = max(options, key=lambda option: (option[0], -len(option[1])))
+    weakest, pieces = max(
+        ((min(score(words[:cut]), best[cut][0]), [words[:cut], *best[cut][1]]) for cut in range(1, len(words))), key=lambda o: o[0]
+    )
+    if weakest >= STRONG_MATCH and weakest > score(words) + 0.1:
+        return [list(piece) for piece in pieces]
+    return [part]
 
 
 def _split(words: list[str], separators: set[str]) -> list[list[str]]:

@@ -25,6 +25,9 @@ JOIN occupations o ON o.occ_code = e.occ_code
 JOIN areas a ON a.area_code = e.area_code
 JOIN industries i ON i.industry_code = e.industry_code
 """
+# Built once: sqlite3 keeps compiled statements per connection keyed by the SQL text.
+_ESTIMATE = _SELECT + "WHERE e.occ_code = ? AND e.area_code = ? AND e.year = ? AND e.industry_code = ?"
+_TREND = _SELECT + "WHERE e.occ_code = ? AND e.area_code = ? AND e.industry_code = ? ORDER BY e.year"
 
 
 def row_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -40,19 +43,13 @@ def row_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 def estimate(db: Database, occ_code: str, area_code: str, year: int, industry_code: str = CROSS_INDUSTRY) -> dict[str, Any] | None:
     """The estimate cell for one occupation × area × year × industry, or None if BLS has none."""
-    row = db.one(
-        _SELECT + "WHERE e.occ_code = ? AND e.area_code = ? AND e.year = ? AND e.industry_code = ?",
-        (occ_code, area_code, year, industry_code),
-    )
+    row = db.one(_ESTIMATE, (occ_code, area_code, year, industry_code))
     return row_dict(row) if row else None
 
 
 def trend(db: Database, occ_code: str, area_code: str, industry_code: str = CROSS_INDUSTRY) -> list[dict[str, Any]]:
     """Every year's estimate for one occupation × area × industry, oldest first."""
-    rows = db.all(
-        _SELECT + "WHERE e.occ_code = ? AND e.area_code = ? AND e.industry_code = ? ORDER BY e.year",
-        (occ_code, area_code, industry_code),
-    )
+    rows = db.all(_TREND, (occ_code, area_code, industry_code))
     return [row_dict(row) for row in rows]
 
 

@@ -1,32 +1,40 @@
-"""HTTP endpoints: thin wiring from requests to the query, name and answer functions."""
+"""HTTP endpoints: thin wiring from requests to the query, name and answer functions.
+
+Nothing here blocks the event loop: handlers that read SQLite or match names are plain
+``def`` functions (FastAPI runs them on its threadpool, where each thread has its own
+read-only connection) or hand that work to the threadpool; ``/health`` and ``/metrics``
+only read what was computed at start. Bodies are encoded with orjson. Repeated GET
+requests never reach these functions (``response_cache``).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 
 from oews_api import queries
-from oews_api.db import DatabaseUnavailable
 from oews_api.names import NATIONAL, Area, Match, NameIndex, Occupation
+from oews_api.names.suggestions import area_suggestions, corrections, occupation_suggestions, similar_areas, unknown_place, with_substring_matches
 from oews_api.planner import Plan
 from oews_api.schema import MEASURES
-from oews_api.settings import MAX_QUERY_CHARS
-from oews_api.text import normalize
-
-if TYPE_CHECKING:
-    from oews_api.app import Data, Service
+from oews_api.service import Data, Service
+from oews_api.settings import MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_QUERY_CHARS
 
 router = APIRouter()
 BUILTIN_PLANNER = "oews-builtin-planner"
 Measure = Literal[MEASURES]  # type: ignore[valid-type]
-Name = Annotated[str, Query(min_length=1, max_length=200)]
+NameText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
+Name = Annotated[str, Query(min_length=1, max_length=MAX_NAME_CHARS)]
 Year = Annotated[int | None, Query(ge=1997, le=2100, description="survey year (default: the latest in the database)")]
-Industry = Annotated[str, Query(min_length=1, max_length=120, description="NAICS-based industry code or name; 000000 = cross-industry")]
+Industry = Annotated[
+    str, Query(min_length=1, max_length=MAX_NAME_CHARS, description="NAICS-based industry code or name; 000000 = cross-industry")
+]
 
 
 class QueryRequest(BaseModel):
@@ -37,52 +45,66 @@ class QueryRequest(BaseModel):
     enable_charts: bool = True
 
 
-def _data(request: Request) -> Data:
+def _json(content: Any) -> Response:
+    return Response(orjson.dumps(content), media_type="application/json")
+
+
+def _service(request: Request) -> Service:
     service: Service = request.app.state.service
-    if service.data is None:
-        raise DatabaseUnavailable(service.error or "not loaded")
-    return service.data
+    return service
+
+
+def _data(request: Request) -> Data:
+    return _service(request).require_data()
 
 
 @router.get("/health", tags=["operations"])
-async def health(request: Request) -> JSONResponse:
-    """200 with the database being served; 503 with the reason when it is missing or unreadable."""
-    service: Service = request.app.state.service
+async def health(request: Request) -> Response:
+    """200 with the database being served (the file by name); 503 with the reason when it is missing or unreadable."""
+    service = _service(request)
     if service.data is None:
-        return JSONResponse(
-            {"status": "unavailable", "detail": service.error, "database": {"path": str(service.settings.sqlite_db_path)}}, status_code=503
-        )
+        body = {"status": "unavailable", "detail": service.error, "database": {"path": service.database_file}}
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
     info = service.data.db.info
-    return JSONResponse(
-        {"status": "ok", "database": {"path": info.path, "sha256": info.sha256, "release": info.release, "years": info.years, "rows": info.rows}}
+    return _json(
+        {
+            "status": "ok",
+            "database": {"path": service.database_file, "sha256": info.sha256, "release": info.release, "years": info.years, "rows": info.rows},
+        }
     )
 
 
 @router.get("/metrics", tags=["operations"])
 async def metrics(request: Request) -> Response:
     """Prometheus metrics: request counts and latency by route and status, database info."""
-    body, content_type = request.app.state.service.metrics.render()
+    body, content_type = _service(request).metrics.render()
     return Response(body, media_type=content_type)
 
 
 @router.post("/api/v1/query", tags=["questions"])
-async def query(request: Request, body: QueryRequest) -> JSONResponse:
+async def query(request: Request, body: QueryRequest) -> Response:
     """Answer a plain-English question from the data (with chart specs when enable_charts)."""
     started = time.perf_counter()
-    service: Service = request.app.state.service
-    data = _data(request)
+    service = _service(request)
+    data = service.require_data()
     plan: Plan | None = None
     models = [BUILTIN_PLANNER]
     if service.llm is not None and service.http is not None:
         plan = await service.llm.plan(service.http, body.query)
         if plan is not None:
             models = [service.llm.model]
+    content = await run_in_threadpool(_answer, data, body, plan, models, started)
+    return Response(content, media_type="application/json")
+
+
+def _answer(data: Data, body: QueryRequest, plan: Plan | None, models: list[str], started: float) -> bytes:
+    """Plan (unless the LLM did), answer and encode a question: the CPU and SQLite part, run on the threadpool."""
     plan = plan or data.planner.plan(body.query)
     result = data.answerer.answer(plan, charts=body.enable_charts)
     answer = _unknown_place_note(body.query, plan, data.index) + result.text
-    corrections = _corrections(body.query, data.index)
-    answer += f" (Read {corrections} in your question.)" if corrections else ""
-    return JSONResponse(
+    corrected = corrections(data.index, body.query)
+    answer += f" (Read {corrected} in your question.)" if corrected else ""
+    return orjson.dumps(
         {
             "answer": answer,
             "charts": result.charts,
@@ -102,11 +124,11 @@ def _unknown_place_note(question: str, plan: Plan, index: NameIndex) -> str:
     """Say so when a place was named but is not in this database (rather than silently answering for the U.S.)."""
     if plan.areas:
         return ""
-    place = index.unknown_place(question)
+    place = unknown_place(index, question)
     if place is None:
         return ""
     count = sum(1 for a in index.areas.values() if a.type == "M")
-    similar = index.similar_areas(place)
+    similar = similar_areas(index, place)
     hint = f" Did you mean {' or '.join(a.name for a in similar)}? Ask again with that name." if similar else ""
     return (
         f"This database has no area named \u201c{place}\u201d (it holds the U.S., the states and {count} metro or "
@@ -114,84 +136,66 @@ def _unknown_place_note(question: str, plan: Plan, index: NameIndex) -> str:
     )
 
 
-def _with_substring_matches(matches: list[Match], items: Iterable[Occupation | Area], query: str) -> list[Match]:
-    """The resolved matches, then every other item whose name contains the query's words (score 0.5)."""
-    words = " ".join(normalize(query))
-    seen = {m.item.code for m in matches}
-    extra = [Match(i, 0.5, "substring") for i in items if words and i.code not in seen and words in " ".join(normalize(_name(i)))]
-    return [*matches, *extra]
-
-
-def _name(item: Occupation | Area) -> str:
-    return item.title if isinstance(item, Occupation) else item.name
-
-
-def _corrections(question: str, index: NameIndex) -> str:
-    words = normalize(question)
-    changed = [(a, b) for a, b in zip(words, index.correct(words), strict=True) if a != b]
-    return ", ".join(f"\u201c{a}\u201d as \u201c{b}\u201d" for a, b in changed)
-
-
 @router.get("/api/v1/occupations", tags=["data"])
-async def occupations(
+def occupations(
     request: Request,
-    q: Annotated[str, Query(max_length=200, description="SOC code, official title, or common name (RN, PA, IT manager)")] = "",
+    q: Annotated[str, Query(max_length=MAX_NAME_CHARS, description="SOC code, official title, or common name (RN, PA, IT manager)")] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-) -> JSONResponse:
+) -> Response:
     """Search occupations by code, title or common name (best match first)."""
     index = _data(request).index
     if not q.strip():
         found = [o.public() for o in sorted(index.occupations.values(), key=lambda o: o.code)[:limit]]
-        return JSONResponse({"query": q, "results": found})
-    matches = _with_substring_matches(index.resolve_occupation(q), index.occupations.values(), q)
+        return _json({"query": q, "results": found})
+    matches = with_substring_matches(index.resolve_occupation(q), index.occupations.values(), index.tables.occupation_names, q)
     results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in matches if m.score >= 0.3]
-    return JSONResponse({"query": q, "results": results[:limit]})
+    return _json({"query": q, "results": results[:limit]})
 
 
 @router.get("/api/v1/areas", tags=["data"])
-async def areas(
+def areas(
     request: Request,
-    q: Annotated[str, Query(max_length=200, description="area code, state name or abbreviation, metro or city name")] = "",
+    q: Annotated[str, Query(max_length=MAX_NAME_CHARS, description="area code, state name or abbreviation, metro or city name")] = "",
     type: Annotated[Literal["N", "S", "M"] | None, Query(description="N national, S state/territory, M metro or nonmetro")] = None,
     limit: Annotated[int, Query(ge=1, le=600)] = 20,
-) -> JSONResponse:
+) -> Response:
     """Search areas by code, state, abbreviation, metro or city name (best match first)."""
     index = _data(request).index
     candidates: list[Match]
     if q.strip():
-        candidates = _with_substring_matches(index.resolve_area(q), index.areas.values(), q)
+        candidates = with_substring_matches(index.resolve_area(q), index.areas.values(), index.tables.area_names, q)
     else:
         candidates = [Match(a, 1.0, "list") for a in sorted(index.areas.values(), key=lambda a: a.code)]
     results = [{**m.item.public(), "score": round(m.score, 3), "matched_by": m.via} for m in candidates if type is None or m.item.type == type]  # type: ignore[union-attr]
-    return JSONResponse({"query": q, "results": results[:limit]})
+    return _json({"query": q, "results": results[:limit]})
 
 
 @router.get("/api/v1/wages", tags=["data"])
-async def wages(
+def wages(
     request: Request,
     occupation: Name,
-    area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL,
+    area: Name = NATIONAL,
     year: Year = None,
     industry: Industry = queries.CROSS_INDUSTRY,
-) -> JSONResponse:
+) -> Response:
     """Every published measure for one occupation × area × year × industry (unpublished = null + reason)."""
     data = _data(request)
     occ, place, when, ind = _occupation(data.index, occupation), _area(data.index, area), _year(data, year), _industry(data, industry)
     row = queries.estimate(data.db, occ.code, place.code, when, ind)
     if row is None:
         raise HTTPException(404, f"BLS published no estimate for {occ.title} in {place.name} for {when} (industry {ind})")
-    return JSONResponse(_cell(row))
+    return _json(_cell(row))
 
 
 @router.get("/api/v1/compare", tags=["data"])
-async def compare(
+def compare(
     request: Request,
-    occupation: Annotated[list[str], Query(min_length=1, max_length=5, description="repeat to compare occupations")],
-    area: Annotated[list[str], Query(max_length=5, description="repeat to compare areas")] = [NATIONAL],  # noqa: B006
+    occupation: Annotated[list[NameText], Query(min_length=1, max_length=MAX_LIST_ITEMS, description="repeat to compare occupations")],
+    area: Annotated[list[NameText], Query(max_length=MAX_LIST_ITEMS, description="repeat to compare areas")] = [NATIONAL],  # noqa: B006
     measure: Measure = "a_median",
     year: Year = None,
     industry: Industry = queries.CROSS_INDUSTRY,
-) -> JSONResponse:
+) -> Response:
     """One measure across several occupations and/or areas, highest first (unpublished last, with reasons)."""
     data = _data(request)
     occs = [_occupation(data.index, o) for o in occupation]
@@ -212,20 +216,20 @@ async def compare(
                 }
             )
     cells.sort(key=lambda c: (c["value"] is None, -(c["value"] or 0)))
-    return JSONResponse({"measure": measure, "year": when, "industry_code": ind, "release": data.db.info.release, "results": cells})
+    return _json({"measure": measure, "year": when, "industry_code": ind, "release": data.db.info.release, "results": cells})
 
 
 @router.get("/api/v1/top", tags=["data"])
-async def top(
+def top(
     request: Request,
-    area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL,
+    area: Name = NATIONAL,
     measure: Measure = "a_median",
     order: Literal["desc", "asc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
-    group: Annotated[str | None, Query(max_length=200, description="limit to a SOC group, e.g. 29-0000 or 'healthcare'")] = None,
+    group: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, description="limit to a SOC group, e.g. 29-0000 or 'healthcare'")] = None,
     year: Year = None,
     industry: Industry = queries.CROSS_INDUSTRY,
-) -> JSONResponse:
+) -> Response:
     """Detailed occupations in an area ranked by a measure (only published values are ranked)."""
     data = _data(request)
     place, when, ind = _area(data.index, area), _year(data, year), _industry(data, industry)
@@ -234,23 +238,21 @@ async def top(
         occ = _occupation(data.index, group)
         prefix = occ.code.rstrip("0") if occ.level < 3 else occ.code
     rows = queries.ranked(data.db, place.code, measure, when, industry_code=ind, limit=limit, ascending=order == "asc", occ_prefix=prefix)
-    return JSONResponse(
-        {"area": place.public(), "measure": measure, "order": order, "year": when, "industry_code": ind, "results": [_cell(r) for r in rows]}
-    )
+    return _json({"area": place.public(), "measure": measure, "order": order, "year": when, "industry_code": ind, "results": [_cell(r) for r in rows]})
 
 
 @router.get("/api/v1/trend", tags=["data"])
-async def trend(
+def trend(
     request: Request,
     occupation: Name,
-    area: Annotated[str, Query(min_length=1, max_length=200)] = NATIONAL,
+    area: Name = NATIONAL,
     industry: Industry = queries.CROSS_INDUSTRY,
-) -> JSONResponse:
+) -> Response:
     """Every year the database holds for one occupation × area × industry, oldest first."""
     data = _data(request)
     occ, place, ind = _occupation(data.index, occupation), _area(data.index, area), _industry(data, industry)
     rows = queries.trend(data.db, occ.code, place.code, ind)
-    return JSONResponse({"occupation": occ.public(), "area": place.public(), "industry_code": ind, "years": [_cell(r) for r in rows]})
+    return _json({"occupation": occ.public(), "area": place.public(), "industry_code": ind, "years": [_cell(r) for r in rows]})
 
 
 def _cell(row: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +275,7 @@ def _occupation(index: NameIndex, text: str) -> Occupation:
     occupation = index.occupation(text)
     if occupation is not None:
         return occupation
-    close = "; ".join(index.suggestions(text, 5))
+    close = "; ".join(occupation_suggestions(index, text, 5))
     raise HTTPException(
         404,
         f"no occupation matches {text!r}"
@@ -286,7 +288,7 @@ def _area(index: NameIndex, text: str) -> Area:
     area = index.area(text)
     if area is not None:
         return area
-    close = "; ".join(index.area_suggestions(text, 5))
+    close = "; ".join(area_suggestions(index, text, 5))
     raise HTTPException(
         404,
         f"no area matches {text!r}" + (f"; close matches: {close}" if close else "") + " (use a BLS area code like 4800000 or GET /api/v1/areas?q=)",

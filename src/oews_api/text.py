@@ -42,7 +42,7 @@ def normalize(text: str) -> list[str]:
     return [("st" if word == "saint" else word) for word in _NON_WORD.sub(" ", lowered).split()]
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=8192)  # bounded: words come from clients (at most ~9 MB for 500-character words)
 def stem(word: str) -> str:
     """A light English singular: ``actuaries`` -> ``actuary``, ``nurses`` -> ``nurse``, ``rns`` -> ``rn``."""
     if len(word) <= 2 or word.isdigit():

@@ -14,10 +14,10 @@ import typer
 from rich.markup import escape
 
 from oewsctl import __version__
-from oewsctl.commands import backup, cluster, db, deploy, image, monitoring, secrets, serve, setup, status
-from oewsctl.console import err_console
-from oewsctl.errors import OewsctlError
-from oewsctl.runner import Options
+from oewsctl.commands import backup, cluster, db, deploy, drill, image, loadtest, monitoring, secrets, serve, setup, status
+from oewsctl.core.console import err_console
+from oewsctl.core.context import Options
+from oewsctl.core.errors import OewsctlError
 
 app = typer.Typer(
     name="oewsctl",
@@ -55,7 +55,7 @@ def root(
     ctx.obj = Options(config_path=config, dry_run=dry_run, yes=yes, output=output, verbose=verbose, break_lock=break_lock)  # type: ignore[arg-type]
 
 
-for module in (setup, serve, status, cluster, image, deploy, db, secrets, backup, monitoring):
+for module in (setup, serve, status, cluster, image, deploy, db, secrets, backup, monitoring, loadtest, drill):
     module.register(app)
 
 

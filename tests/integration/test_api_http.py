@@ -26,6 +26,7 @@ def test_python_m_oews_api_serves_per_environment(api_server: ServerFactory, api
     assert "337,170" in answer
     preflight = httpx.options(url + "/api/v1/query", headers={"origin": "https://b.example", "access-control-request-method": "POST"})
     assert preflight.headers["access-control-allow-origin"] == "https://b.example"
+    assert [httpx.get(url + path).status_code for path in ("/docs", "/redoc", "/openapi.json")] == [404, 404, 404]  # off unless PUBLIC_DOCS
 
 
 def test_missing_database_keeps_serving_503_so_probes_see_it(api_server: ServerFactory, tmp_path: Path) -> None:
@@ -79,8 +80,9 @@ def test_oewsctl_serve_serves_the_bundled_sample_by_default(tmp_path: Path) -> N
             except httpx.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
                 time.sleep(0.2)
-        assert health["database"]["path"].endswith("oews-sample.db")
+        assert health["database"]["path"] == "oews-sample.db"
         assert health["database"]["release"] == "May 2025"
+        assert httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200  # locally the docs are on
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -125,7 +127,8 @@ def test_serve_honours_the_settings_it_is_given_not_the_environment(tmp_path: Pa
                 assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
                 time.sleep(0.2)
         assert health.status_code == 200, health.text
-        assert health.json()["database"]["path"] == str(api_db.resolve())
+        assert health.json()["database"]["path"] == api_db.name  # the file by name only: /health is public
+        assert health.json()["database"]["sha256"] == hashlib.sha256(api_db.read_bytes()).hexdigest()
         preflight = httpx.options(url + "/api/v1/query", headers={"origin": "https://given.example", "access-control-request-method": "POST"})
         assert preflight.headers["access-control-allow-origin"] == "https://given.example"
     finally:

@@ -10,7 +10,7 @@ from oews_api.app import create_app
 from oews_api.sample import SAMPLE_DB
 from oews_api.settings import Settings
 
-app = create_app(Settings(sqlite_db_path=SAMPLE_DB))
+app = create_app(Settings(sqlite_db_path=SAMPLE_DB), public_docs=True)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
-from oewsctl.backup import export_state
-from oewsctl.config import load_config
-from oewsctl.kube import Kube
-from oewsctl.lock import lock_path
+from oewsctl.clients.kube import Kube
+from oewsctl.configuration.loading import load_config
+from oewsctl.core.lock import lock_path
+from oewsctl.runbooks.backup import export_state
 from tests.fixtures.dbnodes import DB_PATH, CliRun, DbCluster, DbFiles, sha256
 from tests.fixtures.kube import RESOURCES
 from tests.fixtures.sshd import TestCluster

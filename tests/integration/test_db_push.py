@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from oewsctl.database import SWITCH
-from oewsctl.ssh import SSHPool
+from oewsctl.clients import transfer
+from oewsctl.clients.ssh import SSHPool
+from oewsctl.runbooks.database import SWITCH
 from tests.fixtures.dbnodes import DB_PATH, CliRun, DbFiles, sha256
 from tests.fixtures.sshd import TestCluster
 
@@ -226,14 +227,14 @@ def test_a_push_switching_one_node_then_failing_names_both_and_a_rerun_finishes(
 def test_a_ledger_that_cannot_be_written_never_stops_another_nodes_switch(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
-    real_write = SSHPool.write_file
+    real_write = transfer.write_file
 
     def write_file(pool: SSHPool, name: str, *args: Any, **kwargs: Any) -> Any:
         if name == "machine1":
             db_nodes.node("machine1").stop()  # machine1 goes away right after its rename
         return real_write(pool, name, *args, **kwargs)
 
-    monkeypatch.setattr(SSHPool, "write_file", write_file)
+    monkeypatch.setattr(transfer, "write_file", write_file)
     result = cli(db_nodes.config_path, "db", "push", db_files.new)
     assert result.returncode == 1
     assert "every DB node switched, but /opt/k3s/storage/.oews.db.releases.json could not be written: machine1" in result.stderr

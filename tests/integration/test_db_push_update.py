@@ -31,7 +31,7 @@ def test_update_pushes_restarts_and_every_pod_serves_the_new_file(db_cluster: Db
 
 
 def test_update_names_each_pod_that_still_serves_another_file(db_cluster: DbCluster, db_files: DbFiles, cli: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("oewsctl.database.HEALTH_TIMEOUT", 1.0)
+    monkeypatch.setattr("oewsctl.runbooks.database.HEALTH_TIMEOUT", 1.0)
     assert cli(db_cluster.config, "db", "push", db_files.old).returncode == 0
     db_cluster.health.pinned = sha256(db_files.old)  # new pods keep seeing the old file
     result = cli(db_cluster.config, "db", "update", db_files.new)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from oewsctl.secrets import secret_data_hash
+from oewsctl.runbooks.secrets import secret_data_hash
 from tests.fixtures.cli import invoke
 from tests.fixtures.kube import KubeCluster
 
@@ -296,7 +296,7 @@ def test_first_deploy_with_provider_kubernetes_creates_the_secret_empty(oewsctl:
 
 def test_azure_deploy_waits_for_eso_to_create_the_secret(oewsctl: Operator, monkeypatch: pytest.MonkeyPatch) -> None:
     oewsctl.cluster.delete("v1/secrets", "oews", "oews-api-secrets")
-    monkeypatch.setattr("oewsctl.deploy.SECRET_TIMEOUT", 1.0)
+    monkeypatch.setattr("oewsctl.runbooks.deploy.SECRET_TIMEOUT", 1.0)
     result = oewsctl("deploy")
     assert result.returncode == 1
     assert "timed out after 1s waiting for External Secrets Operator to create Secret oews/oews-api-secrets" in result.stderr

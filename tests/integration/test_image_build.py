@@ -21,7 +21,7 @@ import docker
 import httpx
 import pytest
 
-from oewsctl.registry import MANIFEST_V2, OCI_MANIFEST
+from oewsctl.clients.registry import MANIFEST_V2, OCI_MANIFEST
 from tests.conftest import require
 from tests.fixtures.docker import free_port, oewsctl
 

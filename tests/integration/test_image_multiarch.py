@@ -17,7 +17,7 @@ import docker
 import httpx
 import pytest
 
-from oewsctl.registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, OCI_MANIFEST
+from oewsctl.clients.registry import MANIFEST_LIST, MANIFEST_V2, OCI_INDEX, OCI_MANIFEST
 from tests.fixtures.docker import oewsctl
 
 pytestmark = pytest.mark.docker

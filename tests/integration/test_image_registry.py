@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from oewsctl.errors import OewsctlError
-from oewsctl.registry import MANIFEST_LIST, Credentials, RegistryClient
+from oewsctl.clients.registry import MANIFEST_LIST, Credentials, RegistryClient
+from oewsctl.core.errors import OewsctlError
 from tests.fixtures.docker import free_port
 
 pytestmark = pytest.mark.docker

@@ -1,4 +1,4 @@
-"""The shared Kubernetes layer against the API emulator: apply is create-then-patch and idempotent."""
+"""The shared Kubernetes layer against the API emulator: apply creates, prunes what it stopped rendering, and is idempotent."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.config import load_config
-from oewsctl.deploy import manifests
-from oewsctl.errors import UsageError
-from oewsctl.kube import KindNotServed, Kube, load_api_client
-from oewsctl.lock import state_dir
+from oewsctl.clients.kube import KindNotServed, Kube, load_api_client
+from oewsctl.configuration.loading import load_config
+from oewsctl.core.errors import UsageError
+from oewsctl.core.state import state_dir
+from oewsctl.runbooks.deploy import manifests
 from tests.fixtures.kube import KubeCluster
 
 
@@ -67,7 +67,7 @@ def test_apply_waits_for_a_crd_kind_to_be_served(kube_cluster: KubeCluster, tmp_
     kube_cluster.drop_kind("external-secrets.io/v1/externalsecrets")
     for cached in state_dir().glob("discovery-*.json"):  # a fresh machine: no discovery cache yet
         cached.unlink()
-    monkeypatch.setattr("oewsctl.kube.CRD_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr("oewsctl.clients.kube.CRD_WAIT_SECONDS", 0.3)
     secret = next(o for o in manifests(config) if o["kind"] == "ExternalSecret")
     with pytest.raises(KindNotServed) as info:
         Kube.from_config(config).apply(secret)
@@ -84,7 +84,7 @@ def test_a_field_the_template_stops_rendering_is_removed(kube_cluster: KubeClust
     assert kube.apply(deployment) == "created"
     live = kube_cluster.get("apps/v1/deployments", "oews", "oews-api")
     assert live["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "ghcr-credentials"}]
-    assert "oewsctl/last-applied" in live["metadata"]["annotations"]
+    assert any(f["manager"] == "oewsctl" and f["operation"] == "Apply" for f in live["metadata"]["managedFields"])
 
     dropped = next(o for o in manifests(without) if o["kind"] == "Deployment")
     assert not kube.is_unchanged(dropped)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.config import load_config
-from oewsctl.errors import LockHeldError
-from oewsctl.lock import LEASE, lock_path
-from oewsctl.plan import Plan, Step
-from oewsctl.runner import Options, RunContext, run_plan
+from oewsctl.configuration.loading import load_config
+from oewsctl.core.context import Options, RunContext
+from oewsctl.core.errors import LockHeldError
+from oewsctl.core.lock import LEASE, lock_path
+from oewsctl.core.plan import Plan, Step
+from oewsctl.core.runner import run_plan
 from tests.fixtures.kube import KubeCluster
 
 LEASES = "coordination.k8s.io/v1/leases"

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import yaml
 
-from oewsctl import monitoring
-from oewsctl.sections import probe
-from oewsctl.status import alerts
+from oewsctl.runbooks import monitoring
+from oewsctl.runbooks.report import probe
+from oewsctl.runbooks.status import alerts
 from tests.conftest import DATA_DIR
 from tests.fixtures.api import ServerFactory
 from tests.fixtures.keyvault import CliResult

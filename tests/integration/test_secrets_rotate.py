@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.secrets import secret_data_hash
+from oewsctl.runbooks.secrets import secret_data_hash
 from tests.fixtures.eso import STALLED_MESSAGE, EsoController, assert_no_leak, b64, deploy_secret_objects, pod_hash, replicasets, rolled_out, secret_data
 from tests.fixtures.keyvault import CliResult, VaultStandIn, write_config
 from tests.fixtures.kube import KubeCluster

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oewsctl import ssh_transfer
-from oewsctl.errors import OewsctlError
-from oewsctl.known_hosts import HostKeyChanged, HostKeyUnknown
-from oewsctl.plan import Plan, Step
-from oewsctl.runner import RunContext, run_plan
-from oewsctl.ssh import SSHPool, SudoPasswordRequired
+from oewsctl.clients import transfer as ssh_transfer
+from oewsctl.clients.known_hosts import HostKeyChanged, HostKeyUnknown
+from oewsctl.clients.ssh import SSHPool, SudoPasswordRequired
+from oewsctl.core.context import RunContext
+from oewsctl.core.errors import OewsctlError
+from oewsctl.core.plan import Plan, Step
+from oewsctl.core.runner import run_plan
 from tests.fixtures.sshd import TestCluster, TestNode
 
 pytestmark = pytest.mark.sshd
@@ -92,7 +93,7 @@ def test_changed_host_key_refused_even_with_accept_flag(ssh_nodes: TestCluster) 
         assert "HOST KEY CHANGED" in info.value.message and "ssh-keygen -R" in (info.value.hint or "")
     assert ssh_nodes.known_hosts.read_text() == before
     with SSHPool(ssh_nodes.config) as pool, pytest.raises(HostKeyChanged):  # paramiko's check, before any data moves
-        pool.upload("machine3", _random_file(ssh_nodes.root / "small", 10), "/tmp/never-written")
+        ssh_transfer.upload(pool, "machine3", _random_file(ssh_nodes.root / "small", 10), "/tmp/never-written")
     assert not Path("/tmp/never-written").exists()
 
 
@@ -158,7 +159,7 @@ def test_key_from_ssh_agent_when_no_key_file(ssh_nodes: TestCluster, tmp_path: P
         local = _random_file(tmp_path / "blob", 17 * 1024 * 1024)  # OpenSSH data path, authenticated by the agent too
         with SSHPool(ssh_nodes.config) as pool:
             assert pool.run("machine1", ["id", "-un"]).stdout.strip() == "oewsops"
-            assert pool.upload("machine1", local, "/var/lib/rancher/blob", sudo=True) == _sha(local)
+            assert ssh_transfer.upload(pool, "machine1", local, "/var/lib/rancher/blob", sudo=True) == _sha(local)
     finally:
         agent.terminate()
         agent.wait()
@@ -168,14 +169,14 @@ def test_upload_verifies_checksum_sets_mode_and_roundtrips(ssh_nodes: TestCluste
     local = _random_file(tmp_path / "oews.db", 20 * 1024 * 1024 + 17)  # above the OpenSSH fast-path size
     node = ssh_nodes.node("machine1")
     with SSHPool(ssh_nodes.config) as pool:
-        digest = pool.upload("machine1", local, "/opt/k3s/storage/oews.db", mode=0o444, sudo=True)
+        digest = ssh_transfer.upload(pool, "machine1", local, "/opt/k3s/storage/oews.db", mode=0o444, sudo=True)
         stored = node.path("/opt/k3s/storage/oews.db")
         assert digest == _sha(local) == _sha(stored)
         info = stored.stat()
         assert stat.S_IMODE(info.st_mode) == 0o444 and info.st_uid == 0
         assert sorted(p.name for p in stored.parent.iterdir()) == ["oews.db"]  # no temp file left
         back = tmp_path / "back" / "oews.db"
-        assert pool.download("machine1", "/opt/k3s/storage/oews.db", back, sudo=True) == digest
+        assert ssh_transfer.download(pool, "machine1", "/opt/k3s/storage/oews.db", back, sudo=True) == digest
         assert _sha(back) == digest and stat.S_IMODE(back.stat().st_mode) == 0o600
 
 
@@ -183,16 +184,16 @@ def test_upload_over_paramiko_when_no_openssh_client(ssh_nodes: TestCluster, tmp
     monkeypatch.setattr(ssh_transfer, "openssh_available", lambda: False)
     local = _random_file(tmp_path / "blob", 20 * 1024 * 1024)  # big enough that OpenSSH would carry it
     with SSHPool(ssh_nodes.config) as pool:
-        assert pool.upload("machine2", local, "/var/lib/rancher/blob", mode=0o640, sudo=True) == _sha(local)
+        assert ssh_transfer.upload(pool, "machine2", local, "/var/lib/rancher/blob", mode=0o640, sudo=True) == _sha(local)
         back = tmp_path / "back"
-        assert pool.download("machine2", "/var/lib/rancher/blob", back, sudo=True) == _sha(local) == _sha(back)
+        assert ssh_transfer.download(pool, "machine2", "/var/lib/rancher/blob", back, sudo=True) == _sha(local) == _sha(back)
     stored = ssh_nodes.node("machine2").path("/var/lib/rancher/blob")
     assert _sha(stored) == _sha(local) and stat.S_IMODE(stored.stat().st_mode) == 0o640
 
 
 def test_write_file_is_atomic_and_private(ssh_nodes: TestCluster) -> None:
     with SSHPool(ssh_nodes.config) as pool:
-        pool.write_file("machine2", "/etc/rancher/k3s/config.yaml", b"token: abc\n", mode=0o600, sudo=True)
+        ssh_transfer.write_file(pool, "machine2", "/etc/rancher/k3s/config.yaml", b"token: abc\n", mode=0o600, sudo=True)
         assert pool.read_file("machine2", "/etc/rancher/k3s/config.yaml", sudo=True) == b"token: abc\n"
         with pytest.raises(OewsctlError, match="machine2: cannot read /etc/rancher/k3s/config.yaml"):
             pool.read_file("machine2", "/etc/rancher/k3s/config.yaml")  # 0600 root: not without sudo
@@ -209,7 +210,7 @@ def test_interrupted_upload_leaves_old_file_untouched_and_restarts(ssh_nodes: Te
     stored = node.path(target)
     temp = node.path(ssh_transfer.temp_name(target))
     with SSHPool(ssh_nodes.config) as pool:
-        pool.upload("machine1", old, target, sudo=True)
+        ssh_transfer.upload(pool, "machine1", old, target, sudo=True)
         old_stat = stored.stat()
 
         def cut_when_half_sent() -> None:
@@ -223,7 +224,7 @@ def test_interrupted_upload_leaves_old_file_untouched_and_restarts(ssh_nodes: Te
         cutter = threading.Thread(target=cut_when_half_sent)
         cutter.start()
         with pytest.raises(OewsctlError) as info:
-            pool.upload("machine1", new, target, sudo=True)
+            ssh_transfer.upload(pool, "machine1", new, target, sudo=True)
         cutter.join()
         assert "machine1: upload to /opt/k3s/storage/oews.db interrupted" in info.value.message
         assert "destination was not touched" in info.value.message
@@ -231,7 +232,7 @@ def test_interrupted_upload_leaves_old_file_untouched_and_restarts(ssh_nodes: Te
         assert not temp.exists()  # removed over a fresh connection after the cut
         assert stat.S_IMODE(stored.stat().st_mode) == 0o444
         # Run it again: the same pool reconnects and the upload restarts from the beginning.
-        assert pool.upload("machine1", new, target, sudo=True) == _sha(new)
+        assert ssh_transfer.upload(pool, "machine1", new, target, sudo=True) == _sha(new)
     assert _sha(stored) == _sha(new) and not temp.exists()
 
 
@@ -244,9 +245,9 @@ def test_failed_upload_removes_its_temp_file(ssh_nodes: TestCluster, tmp_path: P
     subprocess.run(["nsenter", "-t", str(node.process.pid), "-m", "mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", "/opt/k3s/storage"], check=True)
     target = "/opt/k3s/storage/oews.db"
     with SSHPool(ssh_nodes.config) as pool:
-        pool.write_file("machine1", target, b"old", mode=0o644, sudo=True)
+        ssh_transfer.write_file(pool, "machine1", target, b"old", mode=0o644, sudo=True)
         with pytest.raises(OewsctlError) as info:
-            pool.upload("machine1", _random_file(tmp_path / "big.db", 4 * 1024 * 1024), target, sudo=True)
+            ssh_transfer.upload(pool, "machine1", _random_file(tmp_path / "big.db", 4 * 1024 * 1024), target, sudo=True)
         assert "machine1: cannot write /opt/k3s/storage/.oews.db.oewsctl-part" in info.value.message
         assert "No space left on device" in info.value.message
         listing = pool.check("machine1", ["ls", "-A", "/opt/k3s/storage"]).stdout.split()
@@ -258,7 +259,7 @@ def test_failed_rename_removes_its_temp_file(ssh_nodes: TestCluster, tmp_path: P
     node = ssh_nodes.node("machine1")
     node.path("/opt/k3s/storage/oews.db/oews.db").mkdir(parents=True)
     with SSHPool(ssh_nodes.config) as pool, pytest.raises(OewsctlError) as info:
-        pool.upload("machine1", _random_file(tmp_path / "new.db", 1000), "/opt/k3s/storage/oews.db", sudo=True)
+        ssh_transfer.upload(pool, "machine1", _random_file(tmp_path / "new.db", 1000), "/opt/k3s/storage/oews.db", sudo=True)
     assert "machine1: /opt/k3s/storage/oews.db not replaced: /opt/k3s/storage/oews.db is a directory" in info.value.message
     assert sorted(p.name for p in node.path("/opt/k3s/storage").iterdir()) == ["oews.db"]
 

@@ -115,3 +115,54 @@ async def test_azure_ai_uses_its_endpoint_and_api_key_header(stand_in: tuple[Sta
     assert body["metadata"]["models_used"] == ["azure-model"]
     assert server.requests[-1]["headers"]["api-key"] == KEY
     assert KEY not in repr(settings) and KEY not in repr(create_app(settings).state.service.llm)
+
+
+async def _ask_many(settings: Settings, questions: list[str]) -> list[dict[str, Any]]:
+    """Ask one app several questions at once; the answers in the same order."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            responses = await asyncio.gather(*(client.post("/api/v1/query", json={"query": q}) for q in questions))
+    assert all(r.status_code == 200 for r in responses)
+    return [r.json() for r in responses]
+
+
+async def test_llm_plans_are_cached_per_normalised_question(stand_in: tuple[StandIn, str], api_db: Path) -> None:
+    server, url = stand_in
+    server.mode = "plan"
+    app = create_app(_openai(url, api_db))
+    before = len(server.requests)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            for question in ("Software engineer pay in Seattle?", "software engineer pay in seattle", "SOFTWARE ENGINEER PAY IN SEATTLE!"):
+                body = (await client.post("/api/v1/query", json={"query": question})).json()
+                assert body["metadata"]["models_used"] == ["stand-in-model"]
+    assert len(server.requests) == before + 1  # one paid call for three spellings of one question
+
+
+async def test_past_the_per_minute_budget_the_builtin_planner_answers(stand_in: tuple[StandIn, str], api_db: Path) -> None:
+    server, url = stand_in
+    server.mode = "plan"
+    settings = _openai(url, api_db).model_copy(update={"llm_calls_per_minute": 2})
+    before = len(server.requests)
+    app = create_app(settings)
+    models = []
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            for place in ("Seattle", "Ohio", "Texas", "Utah"):
+                body = (await client.post("/api/v1/query", json={"query": f"median salary for web developers in {place}"})).json()
+                models.append(body["metadata"]["models_used"])
+    assert models == [["stand-in-model"]] * 2 + [["oews-builtin-planner"]] * 2
+    assert len(server.requests) == before + 2
+
+
+async def test_past_the_concurrency_cap_a_question_does_not_wait_for_the_llm(stand_in: tuple[StandIn, str], api_db: Path) -> None:
+    server, url = stand_in
+    server.mode = "slow"  # each call would take 3 s; the 0.5 s timeout ends it
+    settings = _openai(url, api_db).model_copy(update={"llm_max_concurrent": 1})
+    before = len(server.requests)
+    started = time.monotonic()
+    bodies = await _ask_many(settings, [f"median salary for web developers in {place}" for place in ("Seattle", "Ohio", "Texas")])
+    assert time.monotonic() - started < 2.5
+    assert all(b["metadata"]["models_used"] == ["oews-builtin-planner"] for b in bodies)
+    assert len(server.requests) == before + 1  # the other two never reached the paid endpoint

@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from oews_api.aliases import AREA_ALIASES, INDUSTRY_ALIASES, OCCUPATION_ALIASES
 from oews_api.answers import Answerer
 from oews_api.db import Database
 from oews_api.formatting import format_value
 from oews_api.names import NameIndex
+from oews_api.names.suggestions import similar_areas, unknown_place
 from oews_api.planner import build_plan
+from tests.fixtures.oewsdata import BLS_SAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -125,5 +128,90 @@ def test_jobs_per_thousand_of_1000_or_more_get_a_thousands_separator() -> None:
 
 
 def test_an_unknown_place_is_said_and_the_closest_area_suggested(answerer: Answerer) -> None:
-    assert answerer.index.unknown_place("median pay for nurses in Sanfrancisco") == "Sanfrancisco"
-    assert [a.code for a in answerer.index.similar_areas("Sanfrancisco")] == ["0041860"]
+    assert unknown_place(answerer.index, "median pay for nurses in Sanfrancisco") == "Sanfrancisco"
+    assert [a.code for a in similar_areas(answerer.index, "Sanfrancisco")] == ["0041860"]
+
+
+# ----- round two: industries, tables, proximity, missing places, aliases as data --------------------------
+def _bls_codes(mapping_file: str, column: str) -> set[str]:
+    """One column's codes in a BLS mapping file of the real May 2025 release."""
+    header, *lines = (BLS_SAMPLE / mapping_file).read_text().splitlines()
+    position = header.split("\t").index(column)
+    return {line.split("\t")[position].strip() for line in lines if line.strip()}
+
+
+def test_alias_data_points_at_codes_bls_publishes(answerer: Answerer) -> None:
+    """aliases.toml is reviewed data: every alias must name a code of the real release's mapping files."""
+    assert not set(OCCUPATION_ALIASES.values()) - _bls_codes("oe.occupation", "occupation_code")
+    assert not set(AREA_ALIASES.values()) - _bls_codes("oe.area", "area_code")
+    assert not set(INDUSTRY_ALIASES.values()) - _bls_codes("oe.industry", "industry_code")
+    assert build_plan("infosec analyst salary in Texas", answerer.index).occupations == ["151212"]
+    assert build_plan("PA-C salary in Ohio", answerer.index).occupations == ["291071"]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["median salary for construction laborers in Texas", "home health aides in Ohio", "information security analysts in the U.S.",
+     "retail salespersons in California", "bank tellers in Florida"],
+)
+def test_industry_words_inside_an_occupation_title_are_not_an_industry(answerer: Answerer, question: str) -> None:
+    plan = build_plan(question, answerer.index)
+    assert plan.industry is None and plan.occupations and plan.areas, plan
+
+
+def test_an_industry_the_database_lacks_is_named_and_the_figure_said_to_cover_all_industries(answerer: Answerer) -> None:
+    answer = answerer.answer(build_plan("median pay for nurses in nursing homes in Ohio", answerer.index), charts=False)
+    assert answer.text.startswith("This database has cross-industry figures only") and "\u201cnursing homes\u201d" in answer.text
+    assert answer.rows[0]["industry_code"] == "000000" and answer.rows[0]["area_code"] == "3900000"
+
+
+def test_near_around_and_the_x_area_mean_the_place_not_newark(answerer: Answerer) -> None:
+    for question, area in [("nurse salary near Houston", "0026420"), ("nurse pay near Utah", "4900000"), ("cooks around the Denver area", "0019740")]:
+        assert build_plan(question, answerer.index).areas == [area], question
+
+
+def test_a_place_the_database_lacks_is_named_never_replaced(answerer: Answerer) -> None:
+    for question, missing in [("nurse pay in Portland, ME", "Portland, ME"), ("nurse pay in Columbus, Ohio", "Columbus, Ohio")]:
+        plan = build_plan(question, answerer.index)
+        answer = answerer.answer(plan, charts=False)
+        assert plan.areas == [] and plan.missing_areas == [missing], plan
+        assert f"no area named \u201c{missing}\u201d" in answer.text and answer.rows[0]["area_code"] == "0000000"
+    assert build_plan("nurse pay in Portland, OR", answerer.index).areas == ["0038900"]
+
+
+def test_more_than_four_by_four_asks_to_narrow_it_down(answerer: Answerer) -> None:
+    question = "compare nurses, cooks, lawyers, welders and cashiers in Texas, Ohio, Utah, Iowa and Maine"
+    plan = build_plan(question, answerer.index)
+    answer = answerer.answer(plan, charts=True)
+    assert len(plan.occupations) == 5 and len(plan.areas) == 5
+    assert "narrow it down" in answer.text and not answer.rows and not answer.charts
+
+
+def test_how_much_more_states_the_gap_with_both_figures(answerer: Answerer) -> None:
+    plan = build_plan("how much more do lawyers earn than paralegals", answerer.index)
+    answer = answerer.answer(plan, charts=True)
+    assert plan.intent == "difference"
+    assert answer.text.startswith("Lawyers earn $96,780 more than Paralegals and Legal Assistants in the U.S.")
+    assert "$159,670 vs Paralegals and Legal Assistants $62,890" in answer.text
+    flipped = answerer.answer(build_plan("how much more do paralegals earn than lawyers", answerer.index), charts=False)
+    assert flipped.text.startswith("Paralegals and Legal Assistants earn $96,780 less than Lawyers")
+
+
+def test_which_metro_pays_most_says_how_many_metros_it_ranked(answerer: Answerer) -> None:
+    answer = answerer.answer(build_plan("which metro pays electricians the most", answerer.index), charts=False)
+    metros = sum(1 for a in answerer.index.areas.values() if a.type == "M" and "nonmetropolitan" not in a.name)
+    assert f"among the {metros} metro areas in this database" in answer.text
+    cheapest = answerer.answer(build_plan("which metro pays cashiers the least", answerer.index), charts=False)
+    assert all(r["area_code"].startswith("00") for r in cheapest.rows), "a nonmetropolitan area is no metro"
+
+
+def test_a_second_industry_or_a_sixth_place_is_named_as_not_answered(answerer: Answerer) -> None:
+    plan = build_plan("electricians in manufacturing or in construction", answerer.index)
+    assert plan.not_honoured == ["construction (one industry per question)"]
+    assert "Not answered here: construction (one industry per question)." in answerer.answer(plan, charts=False).text
+
+
+def test_a_qualifier_oews_has_no_breakdown_for_is_named(answerer: Answerer) -> None:
+    answer = answerer.answer(build_plan("median salary for female nurses in Texas", answerer.index), charts=False)
+    assert answer.text.startswith("Not answered here: \u201cfemale\u201d (OEWS publishes no figures by sex).")
+    assert "Registered Nurses in Texas" in answer.text

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.audit import audit_path, redact_argv
-from oewsctl.errors import UsageError
-from oewsctl.plan import Plan, Step
-from oewsctl.runner import Options, RunContext, StepFailed, run_plan
+from oewsctl.core.audit import audit_path, redact_argv
+from oewsctl.core.context import Options, RunContext
+from oewsctl.core.errors import UsageError
+from oewsctl.core.plan import Plan, Step
+from oewsctl.core.runner import StepFailed, run_plan
 
 
 def test_build_arg_and_secret_looking_option_values_are_withheld() -> None:

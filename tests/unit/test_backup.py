@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from oewsctl.backup import MANIFEST, clean, dns_change, file_sha256, list_backups, prune, verify
-from oewsctl.config import load_config
+from oewsctl.configuration.loading import load_config
+from oewsctl.runbooks.backup import MANIFEST, clean, dns_change, file_sha256, list_backups, prune, verify
 from tests.conftest import DATA_DIR
 
 CONFIG = DATA_DIR / "deploy" / "oewsctl.yaml"

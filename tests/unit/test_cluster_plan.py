@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oewsctl import cluster, kubeconfig
-from oewsctl.config import Config, parse_config
-from oewsctl.errors import UsageError
+from oewsctl.clients import kubeconfig
+from oewsctl.configuration.loading import parse_config
+from oewsctl.configuration.schema import Config
+from oewsctl.core.errors import UsageError
+from oewsctl.runbooks import cluster
 
 INVENTORY = """
 cluster: {name: home, server: machine1, k3s_version: v1.31.4+k3s1, firewall: true}

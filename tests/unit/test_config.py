@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oewsctl.config import Config, load_config, parse_config
-from oewsctl.errors import UsageError
+from oewsctl.configuration.loading import load_config, parse_config
+from oewsctl.configuration.schema import Config
+from oewsctl.core.errors import UsageError
 from tests.fixtures.keyvault import CliResult
 
 GOOD = {

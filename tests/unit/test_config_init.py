@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.config import load_config
+from oewsctl.configuration.loading import load_config
 from tests.fixtures.keyvault import CliResult
 
 Cli = Callable[..., CliResult]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.config import load_config
-from oewsctl.database import INSPECT, STAGE_VERSION, SWITCH, Layout, PushOptions, Release, parse_inspect, push_plan, update_plan
-from oewsctl.errors import UsageError
+from oewsctl.configuration.loading import load_config
+from oewsctl.core.errors import UsageError
+from oewsctl.runbooks.database import INSPECT, STAGE_VERSION, SWITCH, Layout, PushOptions, Release, parse_inspect, push_plan, update_plan
 from tests.conftest import DATA_DIR
 
 CONFIG = DATA_DIR / "deploy" / "oewsctl.yaml"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl import images
-from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.registry import MANIFEST_LIST, MANIFEST_V2, ImageRef, credentials, manifest_list
+from oewsctl.clients.registry import MANIFEST_LIST, MANIFEST_V2, ImageRef, credentials, manifest_list
+from oewsctl.core.errors import OewsctlError, UsageError
+from oewsctl.runbooks import images
 from tests.fixtures.cli import CliRunner
 
 REPO = "127.0.0.1:5000/oews-api"
@@ -240,7 +240,7 @@ def test_cli_refuses_dirty_tree_and_bad_platform(repo: Path, oewsctl: Callable[.
 
 
 def test_pull_secret_payload_uses_the_same_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from oewsctl.registry import dockerconfigjson
+    from oewsctl.clients.registry import dockerconfigjson
 
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     monkeypatch.setenv("GHCR_TOKEN", "ghp_pull")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oewsctl import monitoring
-from oewsctl.audit import audit_path
+from oewsctl.core.audit import audit_path
+from oewsctl.runbooks import monitoring
 from tests.conftest import DATA_DIR
 from tests.fixtures.keyvault import CliResult
 from tests.fixtures.kube import VERBS, KubeCluster

@@ -15,9 +15,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from oewsctl import monitoring
-from oewsctl.config import Config, load_config
-from oewsctl.errors import UsageError
+from oewsctl.configuration.loading import load_config
+from oewsctl.configuration.schema import Config
+from oewsctl.core.errors import UsageError
+from oewsctl.runbooks import monitoring
 from tests.conftest import DATA_DIR
 
 K8S_VERSION = "1.31.0"
@@ -102,7 +103,7 @@ def test_grafana_never_gets_the_chart_default_password(objects: dict[str, dict[s
 
 
 def test_servicemonitor_selects_the_api_service_port(config: Config, objects: dict[str, dict[str, Any]]) -> None:
-    from oewsctl.render import render
+    from oewsctl.runbooks.render import render
 
     service = next(o for o in render(config) if o["kind"] == "Service")
     monitor = objects["ServiceMonitor"]["spec"]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oewsctl import monitoring
-from oewsctl.config import load_config
+from oewsctl.configuration.loading import load_config
+from oewsctl.runbooks import monitoring
 from tests.conftest import DATA_DIR, require
 
 pytestmark = pytest.mark.prometheus

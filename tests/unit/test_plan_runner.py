@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-from oewsctl.errors import LockHeldError
-from oewsctl.lock import cluster_lock
-from oewsctl.plan import Plan, Step
-from oewsctl.runner import Options, RunContext, StepFailed, run_plan
+from oewsctl.core.context import Options, RunContext
+from oewsctl.core.errors import LockHeldError
+from oewsctl.core.lock import cluster_lock
+from oewsctl.core.plan import Plan, Step
+from oewsctl.core.runner import StepFailed, run_plan
 
 
 def _ctx(**kw: object) -> RunContext:

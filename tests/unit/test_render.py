@@ -13,9 +13,10 @@ import yaml
 from typer.testing import CliRunner
 
 from oewsctl.cli import app
-from oewsctl.config import Config, parse_config
-from oewsctl.errors import UsageError
-from oewsctl.render import render
+from oewsctl.configuration.loading import parse_config
+from oewsctl.configuration.schema import Config
+from oewsctl.core.errors import UsageError
+from oewsctl.runbooks.render import render
 from tests.conftest import DATA_DIR
 
 EXAMPLE = DATA_DIR / "deploy" / "oewsctl.yaml"
@@ -70,13 +71,24 @@ def test_a_misspelt_crd_field_is_caught() -> None:
         jsonschema.validate(secret, {**schemas["ExternalSecret"], "$defs": defs})
 
 
+def test_pods_leave_without_dropping_requests(objects: list[dict[str, Any]]) -> None:
+    """What the drills found (tests/integration/test_drills.py): SIGTERM only after the endpoint change
+    reached the ingress (preStop wait), and uvicorn's graceful shutdown fits in the grace period."""
+    from oews_api.__main__ import GRACEFUL_SHUTDOWN_SECONDS
+
+    pod = _by_kind(objects)["Deployment"]["spec"]["template"]["spec"]
+    wait = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert wait >= 5  # > the endpoint propagation of kube-proxy/Traefik (about 1-2 s)
+    assert pod["terminationGracePeriodSeconds"] > wait + GRACEFUL_SHUTDOWN_SECONDS
+
+
 def test_deployment_mounts_its_nodes_db_copy_read_only_and_runs_locked_down(objects: list[dict[str, Any]]) -> None:
     deployment = _by_kind(objects)["Deployment"]
     spec = deployment["spec"]
     pod = spec["template"]["spec"]
     container = pod["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 1}
+    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
     assert pod["volumes"][0]["hostPath"] == {"path": "/opt/k3s/storage", "type": "Directory"}
     assert {"name": "db", "mountPath": "/data", "readOnly": True} in container["volumeMounts"]
     assert env["SQLITE_DB_PATH"] == "/data/oews.db"
@@ -151,7 +163,7 @@ def test_render_json_for_scripts() -> None:
 
 
 def test_templates_are_found_in_a_checkout_and_in_an_installed_wheel(tmp_path: Path) -> None:
-    from oewsctl.render import TEMPLATES_DIR, templates_dir
+    from oewsctl.runbooks.render import TEMPLATES_DIR, templates_dir
 
     assert (TEMPLATES_DIR / "app" / "deployment.yaml.j2").is_file()
     assert (TEMPLATES_DIR / "monitoring" / "rules.yaml").is_file()

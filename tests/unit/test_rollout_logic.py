@@ -6,11 +6,11 @@ from typing import Any
 
 import yaml
 
-from oewsctl.config import parse_config
-from oewsctl.deploy import DeployOptions, deploy_plan, resolve_image
-from oewsctl.images import record_digest
-from oewsctl.kube import apply_order, contains, merge_patch
-from oewsctl.rollout import rollout_state
+from oewsctl.clients.kube import apply_order, contains, merge_patch
+from oewsctl.configuration.loading import parse_config
+from oewsctl.runbooks.deploy import DeployOptions, deploy_plan, resolve_image
+from oewsctl.runbooks.images import record_digest
+from oewsctl.runbooks.rollout import rollout_state
 from tests.conftest import DATA_DIR
 
 EXAMPLE = DATA_DIR / "deploy" / "oewsctl.yaml"

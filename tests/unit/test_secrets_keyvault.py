@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from oewsctl.errors import OewsctlError
-from oewsctl.keyvault import KeyVault
+from oewsctl.clients.keyvault import KeyVault
+from oewsctl.core.errors import OewsctlError
 from tests.fixtures.keyvault import CliResult, StaticTokenCredential, VaultStandIn, write_config
 
 SECRET = "sk-test-DO-NOT-LEAK-7c1e55"

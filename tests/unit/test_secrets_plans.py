@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.config import load_config
-from oewsctl.plan import Step
-from oewsctl.secrets import SecretsEnv, rotate_plan, secret_data_hash, set_plan
+from oewsctl.configuration.loading import load_config
+from oewsctl.core.plan import Step
+from oewsctl.runbooks.secrets import SecretsEnv, rotate_plan, secret_data_hash, set_plan
 from tests.fixtures.keyvault import write_config
 
 SECRET = "sk-test-DO-NOT-LEAK-plan-51"

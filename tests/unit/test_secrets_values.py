@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.config import SecretsConfig
-from oewsctl.errors import UsageError
-from oewsctl.secret_values import app_secret_names, read_values
+from oewsctl.configuration.schema import SecretsConfig
+from oewsctl.core.errors import UsageError
+from oewsctl.runbooks.secret_input import app_secret_names, read_values
 
 SECRET = "sk-test-DO-NOT-LEAK-9f3a"
 KEYS = SecretsConfig(provider="kubernetes", keys={"OPENAI_API_KEY": "OPENAI-API-KEY", "AZURE_AI_API_KEY": "AZURE-AI-API-KEY"})

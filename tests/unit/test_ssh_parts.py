@@ -11,10 +11,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from oewsctl.doctor import listeners
-from oewsctl.known_hosts import append_key, fingerprint, host_id
-from oewsctl.ssh import ENV_WRAPPER, remote_command
-from oewsctl.ssh_transfer import FINALIZE, RECEIVE, temp_name
+from oewsctl.clients.known_hosts import append_key, fingerprint, host_id
+from oewsctl.clients.ssh import ENV_WRAPPER, remote_command
+from oewsctl.clients.transfer import FINALIZE, RECEIVE, temp_name
+from oewsctl.runbooks.doctor import listeners
 
 
 def test_remote_command_quotes_and_uses_sudo_n_unless_root() -> None:

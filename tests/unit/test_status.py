@@ -16,11 +16,11 @@ import pytest
 import trustme
 import yaml
 
-from oewsctl import status
-from oewsctl.config import load_config
-from oewsctl.errors import OewsctlError
-from oewsctl.kube import Kube
-from oewsctl.render import render
+from oewsctl.clients.kube import Kube
+from oewsctl.configuration.loading import load_config
+from oewsctl.core.errors import OewsctlError
+from oewsctl.runbooks import status
+from oewsctl.runbooks.render import render
 from tests.conftest import DATA_DIR
 from tests.fixtures.keyvault import CliResult
 from tests.fixtures.kube import KubeCluster

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from oewsctl.runner import Options, RunContext
+from oewsctl.core.context import Options, RunContext
 
 
 def options(ctx: typer.Context) -> Options:
@@ -23,6 +23,6 @@ def run_context(ctx: typer.Context, *, need_config: bool = True) -> RunContext:
     opts = options(ctx)
     if not need_config:
         return RunContext(config=None, options=opts)
-    from oewsctl.config import load_config  # pydantic and yaml load only for commands that read the inventory
+    from oewsctl.configuration.loading import load_config  # pydantic and yaml load only for commands that read the inventory
 
     return RunContext(config=load_config(opts.config_path), options=opts)

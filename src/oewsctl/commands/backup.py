@@ -1,4 +1,4 @@
-"""CLI wiring for `backup run | list | verify` and the top-level `restore` (logic in oewsctl.backup)."""
+"""CLI wiring for `backup run | list | verify` and the top-level `restore` (logic in oewsctl.runbooks.backup)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from typing import Annotated
 import typer
 
 from oewsctl.commands._common import options, run_context
-from oewsctl.console import err_console, out_console
-from oewsctl.errors import LockHeldError
-from oewsctl.runner import RunContext, run_plan
+from oewsctl.core.console import err_console, out_console
+from oewsctl.core.context import RunContext
+from oewsctl.core.errors import LockHeldError
+from oewsctl.core.runner import run_plan
 
 backup_app = typer.Typer(
     name="backup",
@@ -90,7 +91,7 @@ def run_backup(
 
     Example:  oewsctl backup run --dest /mnt/backup/oews --keep 6
     """
-    from oewsctl.backup import backup_plan, options_for
+    from oewsctl.runbooks.backup import backup_plan, options_for
 
     opts = options(ctx)
     with _closing(run_context(ctx)) as run:
@@ -112,7 +113,7 @@ def list_command(ctx: typer.Context, dest: DestOpt = None) -> None:
 
     Example:  oewsctl backup list
     """
-    from oewsctl.backup import backup_dest, list_backups
+    from oewsctl.runbooks.backup import backup_dest, list_backups
 
     run = run_context(ctx)
     assert run.config is not None
@@ -133,7 +134,7 @@ def verify_command(ctx: typer.Context, backup_id: Annotated[str, typer.Argument(
 
     Example:  oewsctl backup verify 20261126T031500Z
     """
-    from oewsctl.backup import backup_dest, find_backup, verify
+    from oewsctl.runbooks.backup import backup_dest, find_backup, verify
 
     run = run_context(ctx)
     assert run.config is not None
@@ -167,8 +168,8 @@ def restore(
 
     Example:  oewsctl --dry-run restore 20261126T031500Z    then    oewsctl restore 20261126T031500Z
     """
-    from oewsctl.backup import backup_dest, dns_change, find_backup, restore_plan
-    from oewsctl.config import parse_config
+    from oewsctl.configuration.loading import parse_config
+    from oewsctl.runbooks.backup import backup_dest, dns_change, find_backup, restore_plan
 
     with _closing(run_context(ctx)) as run:
         config = run.config

@@ -1,4 +1,4 @@
-"""CLI wiring for `oewsctl cluster ...` (logic in oewsctl.cluster)."""
+"""CLI wiring for `oewsctl cluster ...` (logic in oewsctl.runbooks.cluster)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from rich.table import Table
 from rich.text import Text
 
 from oewsctl.commands._common import run_context
-from oewsctl.console import out_console
-from oewsctl.constants import READY_TIMEOUT
-from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.runner import run_plan
+from oewsctl.core.console import out_console
+from oewsctl.core.constants import READY_TIMEOUT
+from oewsctl.core.errors import OewsctlError, UsageError
+from oewsctl.core.runner import run_plan
 
 app = typer.Typer(help="The k3s cluster itself: install over SSH, status, kubeconfig, uninstall.", no_args_is_help=True)
 
@@ -36,7 +36,7 @@ def install(
 
     Example:  oewsctl --dry-run cluster install --airgap ./k3s-v1.31.4      oewsctl cluster install --upgrade
     """
-    from oewsctl import cluster as runbook
+    from oewsctl.runbooks import cluster as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
@@ -53,7 +53,7 @@ def kubeconfig(ctx: typer.Context) -> None:
 
     Example:  oewsctl cluster kubeconfig && kubectl --context home get nodes
     """
-    from oewsctl import cluster as runbook
+    from oewsctl.runbooks import cluster as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
@@ -70,8 +70,8 @@ def status(ctx: typer.Context) -> None:
 
     Example:  oewsctl cluster status        oewsctl -o json cluster status
     """
-    from oewsctl import cluster as runbook
-    from oewsctl.kube import Kube
+    from oewsctl.clients.kube import Kube
+    from oewsctl.runbooks import cluster as runbook
 
     rc = run_context(ctx)
     config = rc.config
@@ -108,7 +108,7 @@ def uninstall(
 
     Example:  oewsctl cluster uninstall --node raspberrypi
     """
-    from oewsctl import cluster as runbook
+    from oewsctl.runbooks import cluster as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from oewsctl.commands._common import options, run_context
-from oewsctl.console import err_console, interactive, out_console
-from oewsctl.errors import OewsctlError, UsageError
-from oewsctl.runner import run_plan
+from oewsctl.core.console import err_console, interactive, out_console
+from oewsctl.core.errors import OewsctlError, UsageError
+from oewsctl.core.runner import run_plan
 
 if TYPE_CHECKING:
     from oews_api.builder import BuildError
@@ -149,7 +149,7 @@ def validate(
         raise typer.Exit(1)
 
 
-# -- releases across the DB nodes (oewsctl.database) ------------------------------------------
+# -- releases across the DB nodes (oewsctl.runbooks.database) ------------------------------------------
 
 FileArg = Annotated[Path, typer.Argument(help="The oews.db to ship (validated locally first).", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Resend to nodes that already hold a file with the same SHA-256.")]
@@ -169,7 +169,7 @@ def push(ctx: typer.Context, file: FileArg, force: ForceOpt = False) -> None:
 
     Example:  oewsctl db push oews.db        (oewsctl --dry-run db push oews.db shows the plan)
     """
-    from oewsctl.database import PushOptions, push_plan, validate_local
+    from oewsctl.runbooks.database import PushOptions, push_plan, validate_local
 
     run = run_context(ctx)
     assert run.config is not None
@@ -190,7 +190,7 @@ def update(ctx: typer.Context, file: FileArg, force: ForceOpt = False) -> None:
 
     Example:  oewsctl db update oews.db
     """
-    from oewsctl.database import PushOptions, update_plan, validate_local
+    from oewsctl.runbooks.database import PushOptions, update_plan, validate_local
 
     run = run_context(ctx)
     assert run.config is not None
@@ -213,7 +213,7 @@ def rollback(
 
     Example:  oewsctl db rollback            oewsctl db rollback --to 2
     """
-    from oewsctl.database import rollback_plan
+    from oewsctl.runbooks.database import rollback_plan
 
     run = run_context(ctx)
     assert run.config is not None
@@ -229,8 +229,8 @@ def status(ctx: typer.Context) -> None:
 
     Reads only (SSH to the DB nodes, /health of each pod through the API server). Example:  oewsctl db status
     """
-    from oewsctl.database import db_node_names, node_status_or_error, pods_serving, status_lines
-    from oewsctl.kube import Kube
+    from oewsctl.clients.kube import Kube
+    from oewsctl.runbooks.database import db_node_names, node_status_or_error, pods_serving, status_lines
 
     run = run_context(ctx)
     config = run.config

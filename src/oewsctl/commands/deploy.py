@@ -1,4 +1,4 @@
-"""CLI wiring for `render`, `deploy` and the `rollout` group (logic in oewsctl.deploy / oewsctl.rollout)."""
+"""CLI wiring for `render`, `deploy` and the `rollout` group (logic in oewsctl.runbooks.deploy / oewsctl.runbooks.rollout)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oewsctl.console import err_console, out_console
-from oewsctl.errors import OewsctlError
-from oewsctl.runner import RunContext, run_plan
+from oewsctl.core.console import err_console, out_console
+from oewsctl.core.context import RunContext
+from oewsctl.core.errors import OewsctlError
+from oewsctl.core.runner import run_plan
 
 from ._common import run_context
 
 if TYPE_CHECKING:
-    from oewsctl.kube import Kube
-    from oewsctl.rollout import Target
+    from oewsctl.clients.kube import Kube
+    from oewsctl.runbooks.rollout import Target
 
 rollout_app = typer.Typer(
     name="rollout",
@@ -29,11 +30,9 @@ NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the change 
 
 def _connected(ctx: typer.Context) -> RunContext:
     """A RunContext whose cluster connection is checked up front: a bad kubeconfig exits 2 before any step."""
-    from oewsctl.kube import kube_for
-
     run = run_context(ctx)
     if not run.options.dry_run:
-        kube_for(run)
+        run.kube  # noqa: B018 - opening the client is the check
     return run
 
 
@@ -46,8 +45,8 @@ def render_cmd(
 
     Example: oewsctl render | less    or    oewsctl render --out /tmp/manifests
     """
-    from oewsctl.deploy import manifests
-    from oewsctl.render import to_yaml, write_dir
+    from oewsctl.runbooks.deploy import manifests
+    from oewsctl.runbooks.render import to_yaml, write_dir
 
     run = run_context(ctx)
     assert run.config is not None
@@ -75,7 +74,7 @@ def deploy_cmd(
 
     Example: oewsctl deploy --image ghcr.io/me/oews-api:1.5.0
     """
-    from oewsctl.deploy import DeployOptions, deploy_plan, live_diff
+    from oewsctl.runbooks.deploy import DeployOptions, deploy_plan, live_diff
 
     run = _connected(ctx)
     assert run.config is not None
@@ -93,8 +92,8 @@ def deploy_cmd(
 
 
 def _kube(ctx: typer.Context) -> tuple[Kube, Target, bool]:
-    from oewsctl.kube import Kube
-    from oewsctl.rollout import Target
+    from oewsctl.clients.kube import Kube
+    from oewsctl.runbooks.rollout import Target
 
     run = run_context(ctx)
     assert run.config is not None
@@ -113,7 +112,7 @@ def status_cmd(
 
     Example: oewsctl rollout status
     """
-    from oewsctl.rollout import current_state, wait_rollout
+    from oewsctl.runbooks.rollout import current_state, wait_rollout
 
     kube, target, as_json = _kube(ctx)
     failed = False
@@ -141,7 +140,7 @@ def history_cmd(ctx: typer.Context) -> None:
 
     Example: oewsctl rollout history
     """
-    from oewsctl.rollout import history
+    from oewsctl.runbooks.rollout import history
 
     kube, target, as_json = _kube(ctx)
     try:
@@ -168,7 +167,7 @@ def undo_cmd(
 
     Example: oewsctl rollout undo    or    oewsctl rollout undo --to-revision 3
     """
-    from oewsctl.rollout import undo_plan
+    from oewsctl.runbooks.rollout import undo_plan
 
     run = _connected(ctx)
     assert run.config is not None
@@ -186,7 +185,7 @@ def restart_cmd(ctx: typer.Context, no_wait: NoWait = False) -> None:
 
     Example: oewsctl rollout restart
     """
-    from oewsctl.rollout import restart_plan
+    from oewsctl.runbooks.rollout import restart_plan
 
     run = _connected(ctx)
     assert run.config is not None

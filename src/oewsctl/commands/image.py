@@ -1,15 +1,19 @@
-"""CLI wiring for `image build` and `image push` (logic in oewsctl.images)."""
+"""CLI wiring for `image build` and `image push` (logic in oewsctl.runbooks.images)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oewsctl.commands._common import run_context
-from oewsctl.console import out_console
-from oewsctl.runner import PlanResult, RunContext, run_plan
+from oewsctl.core.console import out_console
+from oewsctl.core.context import RunContext
+from oewsctl.core.runner import run_plan
+
+if TYPE_CHECKING:
+    from oewsctl.runbooks.images import ImagePlan
 
 image_app = typer.Typer(
     help="Build and push the oews-api container image (tags: VERSION, git short SHA, latest).",
@@ -25,16 +29,16 @@ ContextOption = Annotated[Path, typer.Option("--context", help="Build context: t
 
 def _with_image(ctx: typer.Context, tags: list[str]) -> tuple[RunContext, str | None]:
     """A RunContext, and app.image from the inventory unless every --tag names its repository."""
-    from oewsctl import images
+    from oewsctl.runbooks import images
     run = run_context(ctx, need_config=images.needs_inventory(tags))
     return run, run.config.app.image if run.config is not None else None
 
 
-def _print_pinned(run: RunContext, result: PlanResult) -> None:
-    """The pinned reference on stdout, for `deploy --image "$(oewsctl image build --push)"`."""
-    pushed = run.results.get("pushed")
-    if pushed and not result.dry_run and run.options.output == "text":
-        out_console.print(pushed, markup=False, highlight=False)
+def _run_and_print_pinned(plan: ImagePlan, run: RunContext) -> None:
+    """Run ``plan``; the pinned reference on stdout, for `deploy --image "$(oewsctl image build --push)"`."""
+    result = run_plan(plan, run)
+    if plan.pushed.pinned and not result.dry_run and run.options.output == "text":
+        out_console.print(plan.pushed.pinned, markup=False, highlight=False)
 
 
 @image_app.command("build")
@@ -57,7 +61,7 @@ def build(
 
     Example: oewsctl image build --platform linux/amd64,linux/arm64 --push
     """
-    from oewsctl import images
+    from oewsctl.runbooks import images
     tags = tag or []
     source = images.read_source(context, allow_dirty=allow_dirty)
     run, default_image = _with_image(ctx, tags)
@@ -70,8 +74,7 @@ def build(
         push=push,
     )
     buildx = len(spec.platforms) > 1 and images.buildx_available()
-    result = run_plan(images.build_plan(spec, buildx=buildx), run)
-    _print_pinned(run, result)
+    _run_and_print_pinned(images.build_plan(spec, buildx=buildx), run)
 
 
 @image_app.command("push")
@@ -83,13 +86,12 @@ def push(ctx: typer.Context, tag: TagOption = None, context: ContextOption = Pat
 
     Example: GHCR_TOKEN=... oewsctl image push --tag ghcr.io/you/oews-api:0.1.0
     """
-    from oewsctl import images
+    from oewsctl.runbooks import images
     tags = tag or []
     run, default_image = _with_image(ctx, tags)
     source = images.read_source(context, allow_dirty=True) if images.needs_default_tags(tags) else None
     refs = images.resolve_refs(tags, default_image, source)
-    result = run_plan(images.push_plan(refs, source), run)
-    _print_pinned(run, result)
+    _run_and_print_pinned(images.push_plan(refs, source), run)
 
 
 def register(app: typer.Typer) -> None:

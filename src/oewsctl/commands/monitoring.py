@@ -1,4 +1,4 @@
-"""CLI wiring for `oewsctl monitoring ...` (logic in oewsctl.monitoring)."""
+"""CLI wiring for `oewsctl monitoring ...` (logic in oewsctl.runbooks.monitoring)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from oewsctl.commands._common import run_context
-from oewsctl.console import out_console
-from oewsctl.runner import run_plan
-from oewsctl.sections import as_json, render_text
+from oewsctl.core.console import out_console
+from oewsctl.core.runner import run_plan
+from oewsctl.runbooks.report import as_json, render_text
 
 app = typer.Typer(
     name="monitoring",
@@ -35,7 +35,7 @@ def install(ctx: typer.Context) -> None:
 
     Example:  oewsctl --dry-run monitoring install   (then without --dry-run)
     """
-    from oewsctl import monitoring as runbook
+    from oewsctl.runbooks import monitoring as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
@@ -50,8 +50,8 @@ def status(ctx: typer.Context, prometheus: PrometheusUrl = None) -> None:
 
     Example:  oewsctl monitoring status
     """
-    from oewsctl import monitoring as runbook
-    from oewsctl.kube import Kube
+    from oewsctl.clients.kube import Kube
+    from oewsctl.runbooks import monitoring as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
@@ -68,8 +68,8 @@ def password(ctx: typer.Context) -> None:
 
     Example:  oewsctl monitoring password
     """
-    from oewsctl import monitoring as runbook
-    from oewsctl.kube import Kube
+    from oewsctl.clients.kube import Kube
+    from oewsctl.runbooks import monitoring as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None

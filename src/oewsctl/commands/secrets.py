@@ -1,4 +1,4 @@
-"""CLI wiring for `oewsctl secrets ...` (logic in oewsctl.secrets)."""
+"""CLI wiring for `oewsctl secrets ...` (logic in oewsctl.runbooks.secrets)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oewsctl.commands._common import run_context
-from oewsctl.console import out_console
-from oewsctl.runner import RunContext, run_plan
+from oewsctl.core.console import out_console
+from oewsctl.core.context import RunContext
+from oewsctl.core.runner import run_plan
 
 if TYPE_CHECKING:
-    from oewsctl.config import Config
-    from oewsctl.keyvault import KeyVault
-    from oewsctl.secrets import SecretsEnv
+    from oewsctl.clients.keyvault import KeyVault
+    from oewsctl.configuration.schema import Config
+    from oewsctl.runbooks.secrets import SecretsEnv
 
 app = typer.Typer(
     name="secrets",
@@ -32,10 +33,10 @@ FromFile = Annotated[Path | None, typer.Option("--from-file", help="Read the val
 
 
 def _env(config: Config, sync_timeout: float = 180.0) -> SecretsEnv:
-    from oewsctl import secrets as runbook
+    from oewsctl.runbooks import secrets as runbook
 
     def vault() -> KeyVault:
-        from oewsctl import keyvault  # the Azure SDK loads only for commands that use the vault
+        from oewsctl.clients import keyvault  # the Azure SDK loads only for commands that use the vault
 
         return keyvault.open_vault(config.secrets.vault_url or "")
 
@@ -44,7 +45,7 @@ def _env(config: Config, sync_timeout: float = 180.0) -> SecretsEnv:
 
 def _values(rc: RunContext, names: list[str], from_stdin: bool, from_file: Path | None) -> dict[str, tuple[str, str]]:
     """``{app variable: (vault name, value)}``: names checked before any value is read."""
-    from oewsctl.secret_values import app_secret_names, read_values
+    from oewsctl.runbooks.secret_input import app_secret_names, read_values
 
     assert rc.config is not None
     mapping = app_secret_names(rc.config.secrets, names)
@@ -66,7 +67,7 @@ def set_(
 
     Example:  printf %s "$KEY" | oewsctl secrets set OPENAI_API_KEY --from-stdin
     """
-    from oewsctl import secrets as runbook
+    from oewsctl.runbooks import secrets as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
@@ -87,7 +88,7 @@ def rotate(
 
     Example:  oewsctl secrets rotate OPENAI_API_KEY AZURE_AI_API_KEY --from-file new-keys.env
     """
-    from oewsctl import secrets as runbook
+    from oewsctl.runbooks import secrets as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
@@ -105,7 +106,7 @@ def list_(ctx: typer.Context) -> None:
 
     Example:  oewsctl secrets list
     """
-    from oewsctl import secrets as runbook
+    from oewsctl.runbooks import secrets as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
@@ -144,7 +145,7 @@ def status(
 
     Example (cron, every 10 min):  oewsctl --yes secrets status --reconcile
     """
-    from oewsctl import secrets as runbook
+    from oewsctl.runbooks import secrets as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
@@ -195,9 +196,9 @@ def bootstrap(ctx: typer.Context, from_stdin: FromStdin = False, from_file: From
 
     Example:  oewsctl secrets bootstrap --from-file sp.env   (then `oewsctl deploy`)
     """
-    from oewsctl import secrets as runbook
-    from oewsctl.render import render_template, values
-    from oewsctl.secret_values import read_values
+    from oewsctl.runbooks import secrets as runbook
+    from oewsctl.runbooks.render import render_template, values
+    from oewsctl.runbooks.secret_input import read_values
 
     rc = run_context(ctx)
     assert rc.config is not None

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from oewsctl.console import err_console
-from oewsctl.errors import UsageError
+from oewsctl.core.console import err_console
+from oewsctl.core.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -44,4 +44,5 @@ def serve(
         raise UsageError(str(exc), hint) from exc
     err_console.print(f"serving {path} ({info.release}, {info.rows:,} estimates, sha256 {info.sha256[:12]}…) on http://{host}:{port}")
     # Flags win; everything else (CORS, LLM keys, log level) comes from the environment as in the container.
-    run_server(Settings(sqlite_db_path=path.resolve(), api_host=host, api_port=port, api_workers=workers))
+    # Locally the API docs are on (/docs); the container keeps them off unless app.public_docs is set.
+    run_server(Settings(sqlite_db_path=path.resolve(), api_host=host, api_port=port, api_workers=workers, public_docs=True))

@@ -1,4 +1,4 @@
-"""CLI wiring for `oewsctl init` and `oewsctl doctor` (logic in oewsctl.init and oewsctl.doctor)."""
+"""CLI wiring for `oewsctl init` and `oewsctl doctor` (logic in oewsctl.configuration.init and oewsctl.runbooks.doctor)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from rich.table import Table
 from rich.text import Text
 
 from oewsctl.commands._common import options, run_context
-from oewsctl.console import err_console, out_console
-from oewsctl.constants import NODE_SPEC_HELP
-from oewsctl.errors import OewsctlError, UsageError
+from oewsctl.core.console import err_console, out_console
+from oewsctl.core.constants import NODE_SPEC_HELP
+from oewsctl.core.errors import OewsctlError, UsageError
 
 if TYPE_CHECKING:
-    from oewsctl import doctor as checks
-    from oewsctl import init as inventory
+    from oewsctl.configuration import init as inventory
+    from oewsctl.runbooks import doctor as checks
 
 MARKS = {"ok": "[green]ok[/green]", "fail": "[red]FAIL[/red]", "skip": "[dim]skip[/dim]"}
 
 
 def _prompt_nodes(default_user: str) -> list[inventory.NodeSpec]:
-    from oewsctl import init as inventory
+    from oewsctl.configuration import init as inventory
 
     err_console.print(f"Nodes, one per line as {NODE_SPEC_HELP}; the first is the k3s server. Empty line to finish.")
     nodes: list[inventory.NodeSpec] = []
@@ -66,8 +66,8 @@ def init(
               --node raspberrypi=pi@203.0.113.12/arm64 --domain api.example.com \\
               --email ops@example.com --image ghcr.io/you/oews-api
     """
-    from oewsctl import init as inventory
-    from oewsctl.config import resolve_config_path
+    from oewsctl.configuration import init as inventory
+    from oewsctl.configuration.loading import resolve_config_path
 
     path = resolve_config_path(options(ctx).config_path)
     inventory.refuse_existing(path, force)
@@ -112,9 +112,9 @@ def doctor(
 
     Example:  oewsctl doctor        oewsctl doctor --accept-new-host-keys        oewsctl -o json doctor
     """
-    from oewsctl import doctor as checks
-    from oewsctl.audit import record_run
-    from oewsctl.ssh import SSHPool
+    from oewsctl.clients.ssh import SSHPool
+    from oewsctl.core.audit import record_run
+    from oewsctl.runbooks import doctor as checks
 
     rc = run_context(ctx)
     assert rc.config is not None

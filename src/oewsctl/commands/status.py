@@ -1,4 +1,4 @@
-"""CLI wiring for `oewsctl status` (logic in oewsctl.status)."""
+"""CLI wiring for `oewsctl status` (logic in oewsctl.runbooks.status)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from oewsctl.commands._common import run_context
-from oewsctl.console import out_console
-from oewsctl.sections import as_json, render_text
+from oewsctl.core.console import out_console
+from oewsctl.runbooks.report import as_json, render_text
 
 
 def status(
@@ -24,8 +24,8 @@ def status(
 
     Example:  oewsctl status        (oewsctl -o json status for scripts)
     """
-    from oewsctl import status as runbook
-    from oewsctl.kube import Kube
+    from oewsctl.clients.kube import Kube
+    from oewsctl.runbooks import status as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None

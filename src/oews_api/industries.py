@@ -1,0 +1,130 @@
+"""Industries named in a question: "nurses in hospitals", "lawyers working for the federal government".
+
+Phrases come from the database's own industry table (BLS titles without the "Sector 52 - "
+prefix and the "(OEWS Designation)" suffix) and the reviewed industry words in
+``aliases.toml``. An industry word counts only where it names an industry: after "in", "at",
+"for", "by" ... or before "industry", "sector", "companies" ..., and not where it starts an
+occupation title ("construction laborers", "home health aides", "information security analysts").
+A phrase whose code this database does not hold (the cross-industry sample) is still found,
+so the answer can say that part of the question was not honoured.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from oews_api.aliases import INDUSTRY_ALIASES, INDUSTRY_CONTEXT, INDUSTRY_SUFFIXES, OCCUPATION_ALIASES
+from oews_api.names import NameIndex
+from oews_api.text import normalize, stems
+
+CROSS_INDUSTRY = "000000"
+MAX_PHRASE_WORDS = 6
+_SECTOR = re.compile(r"^Sectors? ([\d, and]+) - ")
+_DESIGNATION = re.compile(r"\s*\(OEWS Designation\)$")
+_ARTICLES = frozenset({"the", "a", "an"})
+_LIST_WORDS = frozenset({"vs", "versus", "or", "and", "than"})
+
+
+@dataclass(frozen=True)
+class Industry:
+    """One BLS industry as answers name it."""
+
+    code: str
+    name: str  # as BLS writes it
+
+    @property
+    def breadth(self) -> int:
+        """Smaller is broader: sectors 0, then by NAICS digits (two industries may share a title)."""
+        return 0 if "-" in self.code else len(self.code.rstrip("0"))
+
+    @property
+    def label(self) -> str:
+        """The name in a sentence: "Construction (NAICS sector 23)", "Hospitals (NAICS 622000)"."""
+        sector = _SECTOR.match(self.name)
+        if sector:
+            numbers = re.findall(r"\d+", sector.group(1))
+            return f"{_SECTOR.sub('', self.name)} (NAICS sector{'s' if len(numbers) > 1 else ''} {'-'.join(numbers[:: max(1, len(numbers) - 1)])})"
+        if self.code.startswith(("00", "99")):  # cross-industry variants and OEWS ownership designations
+            return self.name
+        return f"{self.name} (NAICS {self.code})"
+
+    def public(self) -> dict[str, object]:
+        """The JSON form in ``metadata.resolved``."""
+        return {"industry_code": self.code, "industry_name": self.name}
+
+
+@dataclass(frozen=True)
+class IndustryMention:
+    """An industry found in a question's words: ``start:end`` covers the words that name it (preposition included)."""
+
+    start: int
+    end: int
+    phrase: str  # as the question said it ("hospitals")
+    code: str  # may be absent from this database
+
+
+class IndustryIndex:
+    """Industry titles and words, held in memory; built once at start (~450 industries)."""
+
+    def __init__(self, industries: Iterable[Industry], occupation_titles: Iterable[str]) -> None:
+        self.industries = {i.code: i for i in industries}
+        self._phrases: dict[tuple[str, ...], str] = {}
+        for industry in sorted(self.industries.values(), key=lambda i: (-i.breadth, i.code)):  # broadest last: it wins a shared title
+            if industry.code != CROSS_INDUSTRY:
+                self._phrases[tuple(stems(normalize(_SECTOR.sub("", _DESIGNATION.sub("", industry.name)))))] = industry.code
+        for phrase, code in INDUSTRY_ALIASES.items():
+            self._phrases.setdefault(tuple(stems(normalize(phrase))), code)
+        self._title_starts = {
+            tuple(words[:n]) for title in [*occupation_titles, *OCCUPATION_ALIASES] for words in [stems(normalize(title))] for n in range(2, len(words) + 1)
+        }
+
+    @staticmethod
+    @lru_cache(maxsize=4)
+    def of(names: NameIndex) -> IndustryIndex:
+        """The industries of the database a name index was built from (built once per index)."""
+        return IndustryIndex((Industry(code, name) for code, name in names.industries.items()), (o.title for o in names.occupations.values()))
+
+    def find(self, words: list[str]) -> list[IndustryMention]:
+        """Every industry named in a question's normalised words, left to right."""
+        found: list[IndustryMention] = []
+        i = 0
+        while i < len(words):
+            mention = self._industry_at(words, i, listing=bool(found))
+            if mention is None:
+                i += 1
+            else:
+                found.append(mention)
+                i = mention.end
+        return found
+
+    def _industry_at(self, words: list[str], i: int, *, listing: bool) -> IndustryMention | None:
+        """The industry named from word ``i`` on; after a first one, "vs", "or", "and", "than" also introduce one."""
+        context = words[i] in INDUSTRY_CONTEXT or (listing and words[i] in _LIST_WORDS)
+        start = i + 1 if context else i
+        if context and start < len(words) and words[start] in _ARTICLES:
+            start += 1
+        stemmed = stems(words[start : start + MAX_PHRASE_WORDS + 1])
+        for length in range(min(MAX_PHRASE_WORDS, len(stemmed)), 0, -1):
+            code = self._phrases.get(tuple(stemmed[:length]))
+            if code is None:
+                continue
+            end = start + length
+            suffixed = end < len(words) and words[end] in INDUSTRY_SUFFIXES
+            starts_a_title = tuple(stemmed[: length + 1]) in self._title_starts and length < len(stemmed)
+            if (context or suffixed) and not starts_a_title:
+                return IndustryMention(i, end + suffixed, " ".join(words[start:end]), code)
+        return None
+
+    def resolve(self, term: str) -> Industry | None:
+        """The industry a code, a BLS title or an industry phrase means, if this database holds it."""
+        wanted = term.strip()
+        if wanted in self.industries:
+            return self.industries[wanted]
+        by_name = next((i for i in self.industries.values() if i.name.lower() == wanted.lower()), None)
+        if by_name is not None:
+            return by_name
+        code = self._phrases.get(tuple(stems(normalize(wanted))))
+        return self.industries.get(code) if code else None

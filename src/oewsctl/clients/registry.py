@@ -1,0 +1,263 @@
+"""Image references, registry credentials, and the registry HTTP API for manifests.
+
+The Docker engine pushes layers; this module talks to the registry itself only
+for what Debian's engine (no buildx) cannot do: read each per-platform manifest
+and put a manifest list joining them under one tag, so the arm64 Pi and the
+amd64 nodes pull the same reference.
+
+Credentials come from ``$GHCR_TOKEN`` (for ghcr.io) or from ``docker login``
+state; they are never taken from a flag, printed, or put in argv.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, replace
+
+import httpx
+
+from oewsctl.core.errors import OewsctlError, UsageError
+
+TOKEN_ENV = "GHCR_TOKEN"
+USER_ENV = "GHCR_USER"
+GHCR = "ghcr.io"
+DOCKER_HUB = "docker.io"
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """``registry/repository[:tag][@digest]`` split the way docker splits it."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ImageRef:
+        """Parse an image reference; a bad one is a usage error naming what is wrong."""
+        rest, _, digest = text.strip().partition("@")
+        slash = rest.rfind("/")
+        colon = rest.rfind(":")
+        tag = rest[colon + 1 :] if colon > slash else None
+        name = rest[:colon] if tag is not None else rest
+        first, sep, remainder = name.partition("/")
+        if sep and ("." in first or ":" in first or first == "localhost"):
+            registry, repository = first, remainder
+        else:
+            registry, repository = DOCKER_HUB, name if "/" in name else f"library/{name}"
+        if not _REPOSITORY.match(repository):
+            raise UsageError(
+                f"image reference {text!r}: repository {repository!r} must be lowercase letters, digits and . _ - separated by /",
+                hint="example: ghcr.io/you/oews-api:0.1.0",
+            )
+        if tag is not None and not _TAG.match(tag):
+            raise UsageError(f"image reference {text!r}: tag {tag!r} is not a valid tag", hint="tags are letters, digits, _ . - (at most 128)")
+        if digest and not _DIGEST.match(digest):
+            raise UsageError(f"image reference {text!r}: {digest!r} is not a sha256 digest")
+        return cls(registry, repository, tag, digest or None)
+
+    @property
+    def name(self) -> str:
+        """The repository as docker names it (``ghcr.io/you/oews-api``)."""
+        return f"{self.registry}/{self.repository}"
+
+    def with_tag(self, tag: str) -> ImageRef:
+        return replace(self, tag=tag, digest=None)
+
+    def with_digest(self, digest: str) -> ImageRef:
+        return replace(self, tag=None, digest=digest)
+
+    def __str__(self) -> str:
+        text = self.name
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    secret: str
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"Credentials(username={self.username!r}, secret=<withheld>)"
+
+
+def is_loopback(registry: str) -> bool:
+    """Registries on loopback speak plain HTTP (as the docker engine allows by default)."""
+    host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry.split("]")[0] + "]"
+    return host in ("localhost", "[::1]") or host.startswith("127.")
+
+
+def credentials(ref: ImageRef) -> Credentials | None:
+    """$GHCR_TOKEN for ghcr.io, else what ``docker login`` stored (file or credential helper)."""
+    token = os.environ.get(TOKEN_ENV)
+    if ref.registry == GHCR and token:
+        owner = ref.repository.split("/", 1)[0]
+        return Credentials(os.environ.get(USER_ENV) or owner, token)
+    from docker import auth
+
+    found = auth.load_config().resolve_authconfig(ref.registry) or {}
+    username = found.get("username") or found.get("Username")
+    secret = found.get("password") or found.get("Password") or found.get("identitytoken")
+    return Credentials(username, secret) if username and secret else None
+
+
+def login_hint(registry: str) -> str:
+    if registry == GHCR:
+        return f"log in with `docker login {GHCR}` or export {TOKEN_ENV} (a token with write:packages); never pass it as a flag"
+    return f"log in with `docker login {registry}`"
+
+
+def unreachable(registry: str, reason: object) -> OewsctlError:
+    return OewsctlError(
+        f"registry {registry} is unreachable: {reason}",
+        hint=f"check the address and that the registry is running and reachable (curl {'http' if is_loopback(registry) else 'https'}://{registry}/v2/)",
+    )
+
+
+class RegistryDenied(OewsctlError):
+    """The registry refused the request for lack of (valid) credentials."""
+
+
+def denied(registry: str, what: str, reason: object) -> RegistryDenied:
+    return RegistryDenied(f"registry {registry} denied {what}: {reason}", hint=login_hint(registry))
+
+
+def _challenge(header: str) -> dict[str, str]:
+    """The parameters of a ``WWW-Authenticate: Bearer realm=...,service=...`` header."""
+    return dict(re.findall(r'(\w+)="([^"]*)"', header))
+
+
+class RegistryClient:
+    """The few registry HTTP API v2 calls oewsctl needs, with token or basic auth."""
+
+    def __init__(self, registry: str, creds: Credentials | None = None, *, timeout: float = 30.0) -> None:
+        scheme = "http" if is_loopback(registry) else "https"
+        self.registry = registry
+        self._creds = creds
+        self._http = httpx.Client(base_url=f"{scheme}://{registry}", timeout=timeout)
+        self._auth: dict[str, str] = {}
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _token(self, header: str, scope: str) -> str:
+        params = _challenge(header)
+        if "realm" not in params:
+            raise denied(self.registry, "access", f"unexpected challenge {header!r}")
+        query = {"service": params.get("service", ""), "scope": scope}
+        basic = (self._creds.username, self._creds.secret) if self._creds else None
+        response = self._http.get(params["realm"], params=query, auth=basic)
+        if response.status_code in (401, 403):
+            raise denied(self.registry, f"a token for {scope}", f"HTTP {response.status_code}")
+        response.raise_for_status()
+        body = response.json()
+        return str(body.get("token") or body.get("access_token"))
+
+    def _send(self, method: str, path: str, scope: str, headers: dict[str, str], content: bytes | None = None) -> httpx.Response:
+        """One request; on a 401 challenge, authenticate (Bearer token or Basic) and retry once."""
+        try:
+            response = self._http.request(method, path, headers={**headers, **self._auth}, content=content)
+            if response.status_code == 401:
+                self._auth = self._answer(response.headers.get("www-authenticate", ""), scope, f"{method} {path}")
+                response = self._http.request(method, path, headers={**headers, **self._auth}, content=content)
+        except httpx.TransportError as exc:
+            raise unreachable(self.registry, exc) from exc
+        if response.status_code in (401, 403):
+            raise denied(self.registry, f"{method} {path}", f"HTTP {response.status_code} {response.text[:200]}")
+        return response
+
+    def _answer(self, challenge: str, scope: str, what: str) -> dict[str, str]:
+        if challenge.lower().startswith("bearer"):
+            return {"Authorization": f"Bearer {self._token(challenge, scope)}"}
+        if self._creds is None:
+            raise denied(self.registry, what, "authentication required")
+        pair = base64.b64encode(f"{self._creds.username}:{self._creds.secret}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
+
+    def get_manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
+        """The manifest bytes and media type of ``repository:reference``."""
+        accept = ", ".join((MANIFEST_LIST, OCI_INDEX, MANIFEST_V2, OCI_MANIFEST))
+        response = self._send("GET", f"/v2/{repository}/manifests/{reference}", f"repository:{repository}:pull", headers={"Accept": accept})
+        if response.status_code == 404:
+            raise OewsctlError(f"{self.registry}/{repository}:{reference} is not in the registry", hint="push it first: oewsctl image push")
+        response.raise_for_status()
+        return response.content, response.headers.get("content-type", "").split(";")[0]
+
+    def can_pull(self, repository: str, reference: str) -> bool:
+        """True when these credentials (or none) may read ``repository``; False when the registry denies it.
+
+        A missing tag (404) still counts as allowed: the question is whether pulls need a login.
+        """
+        try:
+            self._send("HEAD", f"/v2/{repository}/manifests/{reference}", f"repository:{repository}:pull",
+                       headers={"Accept": ", ".join((MANIFEST_LIST, OCI_INDEX, MANIFEST_V2, OCI_MANIFEST))})
+        except RegistryDenied:
+            return False
+        return True
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """Put a manifest (or list) under ``reference``; returns its digest."""
+        response = self._send(
+            "PUT", f"/v2/{repository}/manifests/{reference}", f"repository:{repository}:pull,push",
+            headers={"Content-Type": media_type}, content=body,
+        )
+        if response.status_code >= 400:
+            raise OewsctlError(f"{self.registry} refused the manifest for {repository}:{reference}: HTTP {response.status_code} {response.text[:300]}")
+        digest = f"sha256:{hashlib.sha256(body).hexdigest()}"
+        served = response.headers.get("docker-content-digest")
+        if served and served != digest:
+            raise OewsctlError(f"{self.registry} stored {repository}:{reference} as {served}, expected {digest}")
+        return digest
+
+
+def manifest_list(entries: list[tuple[str, bytes, str]]) -> bytes:
+    """A Docker manifest list from ``(platform, manifest bytes, media type)`` per platform."""
+    manifests = []
+    for platform, body, media_type in entries:
+        parts = platform.split("/")
+        described = {"architecture": parts[1], "os": parts[0], **({"variant": parts[2]} if len(parts) > 2 else {})}
+        manifests.append({
+            "mediaType": media_type, "size": len(body),
+            "digest": f"sha256:{hashlib.sha256(body).hexdigest()}", "platform": described,
+        })
+    document = {"schemaVersion": 2, "mediaType": MANIFEST_LIST, "manifests": manifests}
+    return json.dumps(document, indent=3).encode()
+
+
+def dockerconfigjson(ref: ImageRef) -> bytes | None:
+    """The ``.dockerconfigjson`` of a ``kubernetes.io/dockerconfigjson`` pull Secret for ``ref``'s registry.
+
+    Built from the same credentials as a push ($GHCR_TOKEN or docker login); None
+    when there are none (a public image needs no pull secret).
+    """
+    creds = credentials(ref)
+    if creds is None:
+        return None
+    pair = base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode()
+    auths = {ref.registry: {"username": creds.username, "password": creds.secret, "auth": pair}}
+    return json.dumps({"auths": auths}).encode()
