@@ -10,7 +10,9 @@ opened immutable) on loopback, and loads each with ``wrk`` from a separate proce
   API running the equivalent SQL (the same joined row, bound parameters, ``_shape=array``);
   both rotate through the same 24 occupation × area pairs; and vs an empty FastAPI endpoint
   (``async def`` returning ``{}``, same uvicorn worker count): the framework's own ceiling
-  (target: lookups at >= 0.7x of it);
+  (target: lookups at >= 0.7x of it). Repeats are answered from the service's response cache;
+  a third run rotates through 20,000 distinct cells (more than that cache holds), so every
+  lookup there is resolved and read from SQLite afresh;
 * ``POST /api/v1/query`` (plain-English questions, rotating through 5,040 distinct ones:
   28 occupations × 30 places × 6 phrasings, more than the service caches, so every request is
   planned and answered afresh), concurrency 32 and 8 (the target is p99 < 20 ms at 8); Datasette
@@ -28,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -194,6 +197,9 @@ def main() -> None:
         wait_ready(empty_url + "/empty", empty)
         empty_requests = [("GET", "/empty", None)]
         wages = [("GET", "/api/v1/wages?" + urlencode({"occupation": o, "area": a}), None) for o, a in PAIRS]
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+            cells = connection.execute("SELECT occ_code, area_code FROM estimates WHERE industry_code = '000000' LIMIT 20000").fetchall()
+        fresh_wages = [("GET", "/api/v1/wages?" + urlencode({"occupation": o, "area": a}), None) for o, a in cells]
         peer_wages = [
             ("GET", f"/{db.stem}.json?" + urlencode({"sql": DATASETTE_SQL, "occ": o, "area": a, "_shape": "array"}), None) for o, a in PAIRS
         ]
@@ -203,6 +209,7 @@ def main() -> None:
             run_wrk(base, reqs, 4, 2, workdir)
         results = {
             "wages_c32_ours": run_wrk(ours_url, wages, 32, args.duration, workdir),
+            "wages_c32_ours_first_sight": run_wrk(ours_url, fresh_wages, 32, args.duration, workdir),
             "wages_c32_datasette": run_wrk(peer_url, peer_wages, 32, args.duration, workdir),
             "empty_c32_fastapi": run_wrk(empty_url, empty_requests, 32, args.duration, workdir),
             "query_c32_ours": run_wrk(ours_url, queries, 32, args.duration, workdir),
@@ -255,6 +262,9 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace, db: P
     framework = ours["requests_per_s"] / results["empty_c32_fastapi"]["requests_per_s"]
     print(f"\nwages lookup, ours/Datasette: {ratio:.2f}x requests/s (target >= 2x), p99 {ours['p99_ms']:.1f} vs {peer['p99_ms']:.1f} ms")
     print(f"wages lookup, ours/empty FastAPI endpoint: {framework:.2f}x requests/s (target >= 0.7x)")
+    fresh = results["wages_c32_ours_first_sight"]["requests_per_s"]
+    print(f"first-sight wages lookups (20,000 distinct cells): {fresh / results['empty_c32_fastapi']['requests_per_s']:.2f}x the empty endpoint, "
+          f"{fresh / peer['requests_per_s']:.2f}x Datasette")
     p99 = results["query_c8_ours"]["p99_ms"]
     print(f"/api/v1/query p99 at concurrency 8: {p99:.1f} ms (target < 20 ms)")
     median = uncached[len(uncached) // 2]

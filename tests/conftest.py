@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.parts",
     "tests.fixtures.cli",
     "tests.fixtures.kube",
+    "tests.fixtures.kube_front",
     "tests.fixtures.oewsdata",
     "tests.fixtures.docker",
     "tests.fixtures.sshd",

@@ -15,14 +15,17 @@ from contextlib import suppress
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from oews_api.metrics import Metrics
+
 EXEMPT_PATHS = frozenset({"/health", "/metrics"})
 
 
 class Admission:
     """Concurrency limit with a bounded queue in front of ``app``."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, queue: int, timeout: float, retry_after: int) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, limit: int, queue: int, timeout: float, retry_after: int) -> None:
         self.app = app
+        self.metrics = metrics
         self.limit = limit
         self.queue = queue
         self.timeout = timeout
@@ -36,6 +39,7 @@ class Admission:
             return
         if self.active < self.limit:
             self.active += 1
+            self.metrics.in_progress.set(self.active)
         elif len(self._waiters) >= self.queue or not await self._wait_for_slot():
             await self._shed(send)
             return
@@ -48,6 +52,7 @@ class Admission:
         """Queue up; True once a finishing request handed us its slot, False after ``timeout``."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
+        self.metrics.queued.set(len(self._waiters))
         try:
             await asyncio.wait_for(future, self.timeout)
             return True
@@ -60,6 +65,8 @@ class Admission:
             if isinstance(exc, TimeoutError):
                 return False
             raise
+        finally:
+            self.metrics.queued.set(len(self._waiters))
 
     def _release(self) -> None:
         while self._waiters:
@@ -68,6 +75,7 @@ class Admission:
                 waiter.set_result(None)  # the slot moves to the waiter: ``active`` stays the same
                 return
         self.active -= 1
+        self.metrics.in_progress.set(self.active)
 
     async def _shed(self, send: Send) -> None:
         body = json.dumps(

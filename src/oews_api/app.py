@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, public_docs: bool | None = N
         )
     app.add_middleware(
         Admission,
+        metrics=service.metrics,
         limit=settings.max_concurrent_requests,
         queue=settings.max_queued_requests,
         timeout=settings.queue_timeout_seconds,

@@ -56,6 +56,8 @@ class Metrics:
             ["release"],
             registry=self.registry,
         )
+        self.in_progress = Gauge("oews_api_requests_in_progress", "Data requests being handled (admission control).", registry=self.registry)
+        self.queued = Gauge("oews_api_requests_queued", "Data requests waiting for a slot (admission control).", registry=self.registry)
 
     def describe_database(self, info: DatabaseInfo | None, error: str | None) -> None:
         """Publish the DB release and SHA-256 (or that it is unavailable) as an info metric; the file by name, never its path."""

@@ -8,16 +8,30 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from oewsctl import __version__
-from oewsctl.commands import backup, cluster, db, deploy, drill, image, loadtest, monitoring, secrets, serve, setup, status
+from oewsctl.commands import backup, cluster, db, deploy, drill, image, loadtest, monitoring, port_forward, secrets, serve, setup, status, ui
+from oewsctl.commands._common import add_global_options, options, without_type_labels
 from oewsctl.core.console import err_console
-from oewsctl.core.context import Options
 from oewsctl.core.errors import OewsctlError
+
+
+class RootGroup(TyperGroup):
+    """The root command: gives itself and every subcommand the global options (flags anywhere)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        add_global_options(self)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
+        without_type_labels(self, ctx)  # Typer adds the completion options after __init__
+        super().format_help(ctx, formatter)
+
 
 app = typer.Typer(
     name="oewsctl",
@@ -26,6 +40,7 @@ app = typer.Typer(
         "deploy and roll back, swap the database each BLS release, rotate secrets, back up and restore.\n\n"
         "Every command that changes machines prints its plan with --dry-run and changes nothing then."
     ),
+    cls=RootGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -41,21 +56,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Inventory file (default: $OEWSCTL_CONFIG, then ./oewsctl.yaml).", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (every step, per node) and change nothing.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to confirmations (for scripts and cron).")] = False,
-    output: Annotated[str, typer.Option("--output", "-o", help="text for people, json for scripts and cron.")] = "text",
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream remote command output.")] = False,
-    break_lock: Annotated[bool, typer.Option("--break-lock", help="Remove a stale cluster lock left by a run that died.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    """Global options, stored on the context for every command."""
-    if output not in ("text", "json"):
-        raise typer.BadParameter("must be text or json", param_hint="--output")
-    ctx.obj = Options(config_path=config, dry_run=dry_run, yes=yes, output=output, verbose=verbose, break_lock=break_lock)  # type: ignore[arg-type]
+    """Global options are added by RootGroup and land on the context's Options wherever they stand."""
+    options(ctx)
 
 
-for module in (setup, serve, status, cluster, image, deploy, db, secrets, backup, monitoring, loadtest, drill):
+for module in (setup, serve, status, cluster, image, deploy, db, secrets, backup, monitoring, ui, port_forward, loadtest, drill):
     module.register(app)
 
 

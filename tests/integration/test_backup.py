@@ -168,3 +168,44 @@ def test_backup_terminated_mid_copy_leaves_no_partial_folder(db_nodes: TestClust
     assert run.returncode == 143
     assert list(dest.iterdir()) == []
     assert not lock_path("home").exists()
+
+
+def _plant_cluster_admin(backup: Path, *, listed: bool) -> str:
+    """What a hostile edit of a backup adds: a ClusterRoleBinding to cluster-admin (listed with its hash or not)."""
+    rel = "state/99-clusterrolebinding-backdoor.yaml"
+    (backup / rel).write_text(yaml.safe_dump({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "backdoor"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "oews"}]}))
+    if listed:
+        manifest = json.loads((backup / "manifest.json").read_text())
+        manifest["files"].append({"path": rel, "size": (backup / rel).stat().st_size, "sha256": sha256(backup / rel)})
+        (backup / "manifest.json").write_text(json.dumps(manifest))
+    return rel
+
+
+def test_restore_applies_only_what_verify_checked(db_cluster: DbCluster, db_files: DbFiles, cli: CliRun, tmp_path: Path) -> None:
+    """A planted object is refused whether or not manifest.json lists it; nothing is restored meanwhile."""
+    assert cli(db_cluster.config, "db", "push", db_files.new).returncode == 0
+    dest = tmp_path / "backups"
+    assert cli(db_cluster.config, "backup", "run", "--dest", dest).returncode == 0
+    (backup,) = list(dest.iterdir())
+    for node in ("machine1", "machine2"):
+        db_cluster.nodes.node(node).path(DB_PATH).unlink()
+
+    rel = _plant_cluster_admin(backup, listed=False)
+    checked = cli(db_cluster.config, "backup", "verify", backup.name, "--dest", dest)
+    assert checked.returncode == 1
+    assert f"problem: {rel}: not listed in manifest.json" in checked.stderr
+    refused = cli(db_cluster.config, "restore", backup.name, "--dest", dest)
+    assert refused.returncode == 1
+    assert f"failed verification, nothing restored: {rel}: not listed in manifest.json" in refused.stderr
+
+    _plant_cluster_admin(backup, listed=True)
+    refused = cli(db_cluster.config, "--output", "json", "restore", backup.name, "--dest", dest)
+    assert refused.returncode == 1
+    line = f"{rel}: ClusterRoleBinding backdoor (rbac.authorization.k8s.io/v1) is not a kind oewsctl renders; restore refuses it"
+    assert line in refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr
+    for node in ("machine1", "machine2"):  # refused before the first change
+        assert not db_cluster.nodes.node(node).path(DB_PATH).exists()

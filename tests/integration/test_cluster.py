@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fixtures.eviction import serve_evictions
 from tests.fixtures.k3s import VERSION, K3sEnv, install_logs, install_ufw, serve_release, token_pattern, ufw_rules, write_release
 from tests.fixtures.keyvault import CliResult
 from tests.fixtures.sshd import TestNode
@@ -212,3 +213,52 @@ def test_uninstall_asks_first_then_removes_the_node(k3s_env: K3sEnv, oewsctl: Cl
     assert env.node("machine1").path("/usr/local/bin/k3s").exists()
     again = oewsctl("-c", str(env.config_path), "--yes", "cluster", "uninstall", "--node", "machine3")
     assert again.code == 0 and "k3s not installed" in again.err
+
+
+def _app_pod(name: str, node: str) -> dict[str, object]:
+    """A ready oews-api pod bound to ``node`` (what the Deployment's ReplicaSet would have made)."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "oews", "labels": {"app.kubernetes.io/name": "oews-api"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "oews-api-1", "uid": "u1", "controller": True}]},
+            "spec": {"nodeName": node, "containers": [{"name": "api", "image": "oews-api:1"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def test_upgrade_drain_waits_for_the_disruption_budget(k3s_env: K3sEnv, oewsctl: Cli) -> None:
+    """As `kubectl drain`: evictions through the Eviction API, refused (429) while the app's PDB
+    (minAvailable 1) would break, retried until --timeout; then a clear error and the node uncordoned."""
+    env = k3s_env
+    _installed_then_pinned_newer(env, oewsctl)
+    serve_evictions(env.kube)
+    env.kube.put("policy/v1/poddisruptionbudgets", {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "oews-api", "namespace": "oews"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "oews-api"}}}})
+    env.kube.put("v1/pods", _app_pod("oews-api-a", "machine2"))  # the only ready replica
+
+    started = time.monotonic()
+    held = oewsctl("-c", str(env.config_path), "cluster", "install", "--airgap", str(env.release), "--timeout", "6", "--upgrade")
+    assert held.code == 1
+    assert time.monotonic() - started >= 6
+    assert "pod oews/oews-api-a: eviction refused by its PodDisruptionBudget, retrying" in held.err
+    assert "drain of machine2: the PodDisruptionBudget kept refusing oews/oews-api-a for 6s" in held.err
+    assert "machine2: uncordoned again after the failure" in held.err
+    assert env.kube.get("v1/pods", "oews", "oews-api-a") is not None  # never deleted behind the budget's back
+    assert len(install_logs(env.node("machine2"))) == 1  # machine2 not touched
+    assert not (env.kube.get("v1/nodes", None, "machine2") or {}).get("spec", {}).get("unschedulable")
+
+    def second_replica_ready() -> None:
+        time.sleep(2)
+        env.kube.put("v1/pods", _app_pod("oews-api-b", "machine1"))
+
+    helper = threading.Thread(target=second_replica_ready)
+    helper.start()
+    try:
+        upgraded = _install(env, oewsctl, "--upgrade")
+    finally:
+        helper.join()
+    assert upgraded.code == 0, upgraded.err
+    assert "eviction refused by its PodDisruptionBudget, retrying" in upgraded.err  # it waited ...
+    assert "evicted pod oews/oews-api-a" in upgraded.err  # ... then evicted once the budget allowed it
+    assert env.kube.get("v1/pods", "oews", "oews-api-a") is None
+    assert env.kube.get("v1/pods", "oews", "oews-api-b") is not None
+    assert len(install_logs(env.node("machine2"))) == 2

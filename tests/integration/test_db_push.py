@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from oewsctl.clients import transfer
 from oewsctl.clients.ssh import SSHPool
 from oewsctl.runbooks.database import SWITCH
 from tests.fixtures.dbnodes import DB_PATH, CliRun, DbFiles, sha256
@@ -98,25 +97,35 @@ def test_keep_versions_prunes_the_oldest_only_after_the_switch(db_nodes: TestClu
     assert sha256(live(db_nodes, "machine2")) == sha256(sample_db)
 
 
-def test_corrupt_or_truncated_database_is_refused_before_any_node_is_touched(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
+def test_truncated_database_is_refused_before_any_node_is_touched(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
     assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
     before = {n: storage_files(db_nodes, n) for n in DB_NODES}
     logins = {n: db_nodes.node(n).log.read_text().count("Connection from") for n in DB_NODES}
-    for bad in (db_files.corrupt, db_files.truncated):
-        result = cli(db_nodes.config_path, "db", "push", bad)
-        assert result.returncode == 2
-        assert f"{bad} is not a usable oews.db, no node was touched" in result.stderr
-        assert "hint:" in result.stderr
+    result = cli(db_nodes.config_path, "db", "push", db_files.truncated)
+    assert result.returncode == 2
+    assert f"{db_files.truncated} is not a usable oews.db, no node was touched" in result.stderr
+    assert "truncated or damaged" in result.stderr and "hint:" in result.stderr
     for node in DB_NODES:
         assert storage_files(db_nodes, node) == before[node]
-        assert sha256(live(db_nodes, node)) == sha256(db_files.old)
         assert db_nodes.node(node).log.read_text().count("Connection from") == logins[node]  # not even contacted
+
+
+def test_corrupt_database_found_while_uploading_is_never_switched_and_leaves_no_staged_file(db_nodes: TestCluster, db_files: DbFiles,
+                                                                                             cli: CliRun) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    result = cli(db_nodes.config_path, "db", "push", db_files.corrupt)
+    assert result.returncode == 2
+    assert f"{db_files.corrupt} is not a usable oews.db, staged files removed on machine1, machine2; no live database was switched" in result.stderr
+    assert "database disk image is malformed" in result.stderr
+    for node in DB_NODES:
+        assert storage_files(db_nodes, node) == [".oews.db.releases.json", "oews.db"]
+        assert sha256(live(db_nodes, node)) == sha256(db_files.old)
 
 
 def test_connection_killed_mid_upload_leaves_every_live_file_identical(db_nodes: TestCluster, db_files: DbFiles, big_db: Path, cli: CliRun) -> None:
     assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
     before = {n: live(db_nodes, n).read_bytes() for n in DB_NODES}
-    part = live(db_nodes, "machine2").with_name("..oews.db.incoming.oewsctl-part")
+    part = live(db_nodes, "machine2").with_name(".oews.db.incoming")
     killed: list[int] = []
 
     def killer() -> None:
@@ -224,22 +233,21 @@ def test_a_push_switching_one_node_then_failing_names_both_and_a_rerun_finishes(
         assert sha256(live(db_nodes, node)) == sha256(db_files.new)
 
 
-def test_a_ledger_that_cannot_be_written_never_stops_another_nodes_switch(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_ledger_that_cannot_be_written_never_stops_another_nodes_switch(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
     assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
-    real_write = transfer.write_file
-
-    def write_file(pool: SSHPool, name: str, *args: Any, **kwargs: Any) -> Any:
-        if name == "machine1":
-            db_nodes.node("machine1").stop()  # machine1 goes away right after its rename
-        return real_write(pool, name, *args, **kwargs)
-
-    monkeypatch.setattr(transfer, "write_file", write_file)
+    blocker = live(db_nodes, "machine1").with_name(".oews.db.releases.json.tmp")
+    blocker.mkdir()  # machine1's ledger cannot be written (its temp name is a directory)
     result = cli(db_nodes.config_path, "db", "push", db_files.new)
     assert result.returncode == 1
-    assert "every DB node switched, but /opt/k3s/storage/.oews.db.releases.json could not be written: machine1" in result.stderr
+    assert "every DB node switched, but /opt/k3s/storage/.oews.db.releases.json could not be written on machine1" in result.stderr
     for node in DB_NODES:
         assert sha256(live(db_nodes, node)) == sha256(db_files.new)
         assert ".oews.db.incoming" not in storage_files(db_nodes, node)
     ledger = json.loads(live(db_nodes, "machine2").with_name(".oews.db.releases.json").read_text())
     assert ledger["live"]["sha256"] == sha256(db_files.new)
+    assert ledger["versions"]["1"]["sha256"] == sha256(db_files.old)
+    stale = json.loads(live(db_nodes, "machine1").with_name(".oews.db.releases.json").read_text())
+    assert stale["live"]["sha256"] == sha256(db_files.old)  # the old ledger is left whole, not half-written
+    blocker.rmdir()
+    status = json.loads(cli(db_nodes.config_path, "--output", "json", "db", "status").stdout)
+    assert status["nodes"][0]["live"] == {"sha256": sha256(db_files.new), "size": db_files.new.stat().st_size, "release": None}

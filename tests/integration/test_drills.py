@@ -20,7 +20,7 @@ from tests.fixtures.cli import CliRunner
 from tests.fixtures.standin import APP_NAMESPACE, StandIn
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-LOAD = ("--users", "4", "--settle", "1s")
+LOAD = ("--users", "2", "--settle", "1s")
 
 
 def drill(run_cli: CliRunner, standin: StandIn, *args: str) -> Any:
@@ -92,6 +92,8 @@ def test_node_drain_evicts_through_the_pdb_and_uncordons(standin: StandIn, run_c
     assert report["outcome"] == "passed" and report["load"]["summary"]["failed"] == 0
     drained = next(s for s in report["steps"] if s["description"].startswith("cordon machine2"))
     assert drained["message"] == f"{len(on_machine2)} pod(s) evicted from machine2"
+    assert report["placement"]["after"] and set(report["placement"]["after"].values()) == {"machine1"}
+    assert any("every API pod now runs on machine1" in note for note in report["notes"])
     node = standin.kube.get("v1/nodes", None, "machine2")
     assert node is not None and not node["spec"].get("unschedulable")
     assert len(standin.ready_pods()) == 2

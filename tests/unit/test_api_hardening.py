@@ -77,6 +77,8 @@ async def test_past_the_concurrency_limit_and_queue_requests_get_a_fast_503_with
     assert "server busy" in shed.json()["detail"]
     assert shed_ms < 50  # in-process; the bench measures it over a socket (< 5 ms)
     assert health.status_code == 200 and metrics.status_code == 200  # probes and scrapes bypass the limit
+    assert "oews_api_requests_in_progress 1.0" in metrics.text and "oews_api_requests_queued 1.0" in metrics.text
+    assert 'oews_api_requests_total{method="GET",route="rejected",status="503"} 1.0' in metrics.text
     assert after.status_code == 200
 
 

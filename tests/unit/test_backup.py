@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
+import yaml
+
 from oewsctl.configuration.loading import load_config
+from oewsctl.core.lock import STALE_SECONDS
 from oewsctl.runbooks.backup import MANIFEST, clean, dns_change, file_sha256, list_backups, prune, verify
 from tests.conftest import DATA_DIR
 
@@ -54,10 +59,66 @@ def test_partial_folders_are_not_backups_and_retention_keeps_the_newest(tmp_path
     (tmp_path / ".20261127T031500Z.partial").mkdir()  # a crashed run
     assert [b.id for b in list_backups(tmp_path)] == ["20261124T031500Z", "20261125T031500Z", "20261126T031500Z"]
     shutil.copyfile(sample_db, tmp_path / ".20261127T031500Z.partial" / "oews.db")  # a full copy a SIGKILL left behind
+    _age(tmp_path / ".20261127T031500Z.partial", STALE_SECONDS + 60)
     assert prune(tmp_path, 2) == ["20261124T031500Z", ".20261127T031500Z.partial"]
     assert [b.id for b in list_backups(tmp_path)] == ["20261125T031500Z", "20261126T031500Z"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20261125T031500Z", "20261126T031500Z"]  # no stale copy left
     assert prune(tmp_path, 2) == []
+
+
+def _age(folder: Path, seconds: float) -> None:
+    """Make ``folder`` and everything in it look untouched for ``seconds``."""
+    then = time.time() - seconds
+    for path in [*folder.rglob("*"), folder]:
+        os.utime(path, (then, then))
+
+
+def test_prune_leaves_a_partial_folder_another_backup_is_still_writing(tmp_path: Path, sample_db: Path) -> None:
+    """Two clusters (or machines) backing up into one dest: the other run's folder is not a leftover."""
+    for backup_id in ("20261125T031500Z", "20261126T031500Z"):
+        make_backup(tmp_path, backup_id, sample_db)
+    running = tmp_path / ".20261126T031501Z.partial"
+    running.mkdir()
+    shutil.copyfile(sample_db, running / "oews.db")
+    _age(running, STALE_SECONDS - 600)
+    (running / "state").mkdir()  # ... it is still writing: its newest entry is fresh
+    dead = tmp_path / ".20261120T031500Z.partial"
+    dead.mkdir()
+    shutil.copyfile(sample_db, dead / "oews.db")
+    _age(dead, STALE_SECONDS + 60)
+    assert prune(tmp_path, 2) == [".20261120T031500Z.partial"]
+    assert running.is_dir() and (running / "oews.db").is_file()
+
+
+def _plant(folder: Path, *, listed: bool) -> str:
+    rel = "state/99-clusterrolebinding-backdoor.yaml"
+    (folder / rel).write_text(yaml.safe_dump({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "backdoor"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "oews"}]}))
+    if listed:  # an attacker who can write the backup can rewrite manifest.json too
+        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest["files"].append({"path": rel, "size": (folder / rel).stat().st_size, "sha256": file_sha256(folder / rel)})
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+    return rel
+
+
+def test_verify_reports_files_the_manifest_does_not_list(tmp_path: Path, sample_db: Path) -> None:
+    folder = make_backup(tmp_path, "20261126T031500Z", sample_db)
+    rel = _plant(folder, listed=False)
+    (folder / "notes.txt").write_text("x")
+    assert verify(folder) == [
+        "notes.txt: not listed in manifest.json (not written by `backup run`; remove it)",
+        f"{rel}: not listed in manifest.json (not written by `backup run`; remove it)",
+    ]
+
+
+def test_verify_refuses_a_listed_kind_oewsctl_never_renders(tmp_path: Path, sample_db: Path) -> None:
+    folder = make_backup(tmp_path, "20261126T031500Z", sample_db)
+    rel = _plant(folder, listed=True)
+    assert verify(folder) == [
+        f"{rel}: ClusterRoleBinding backdoor (rbac.authorization.k8s.io/v1) is not a kind oewsctl renders; restore refuses it"
+    ]
 
 
 def test_dns_change_only_when_the_server_address_changed() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from oews_api.builder.validate import validate_database
+from oews_api.checksum import file_sha256
 from oews_api.sample import SAMPLE_DB, make
 from tests.fixtures.oewsdata import BLS_SAMPLE, query
 
@@ -40,3 +43,23 @@ def test_make_rebuilds_a_sample_from_a_release(tmp_path: Path, capsys: pytest.Ca
     assert make.largest_metros(BLS_SAMPLE, 25) == ["0042660"]  # the only metro in the trimmed test release
     assert query(out, "SELECT DISTINCT industry_code FROM estimates") == [("000000",)]
     assert validate_database(out).ok
+
+
+def test_make_gives_the_same_bytes_from_the_same_release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rebuilding the sample does not dirty the tree: no clock, pid or random value reaches the file."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    make.main([str(BLS_SAMPLE), "--out", str(first)])
+    time.sleep(1.05 - time.time() % 1)  # the next build runs in a later second of the clock
+    make.main([str(BLS_SAMPLE), "--out", str(second)])
+    assert file_sha256(first) == file_sha256(second)
+    newest = max(int(f.stat().st_mtime) for f in BLS_SAMPLE.iterdir())
+    built_at = query(first, "SELECT value FROM meta WHERE key='built_at'")[0][0]
+    assert built_at == datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_source_date_epoch_sets_the_build_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    out = tmp_path / "sample.db"
+    make.main([str(BLS_SAMPLE), "--out", str(out)])
+    assert query(out, "SELECT value FROM meta WHERE key='built_at'") == [("2026-01-01T00:00:00Z",)]

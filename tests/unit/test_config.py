@@ -58,9 +58,9 @@ def test_every_problem_has_its_path() -> None:
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    (lambda d: d["cluster"].update(server="machine9"), "cluster.server 'machine9' is not one of the nodes"),
-    (lambda d: d["nodes"].append(dict(d["nodes"][1])), "node names must be unique (repeated: machine2)"),
-    (lambda d: d["cluster"].update(server="machine2"), "cluster.server 'machine2' must have role server"),
+    (lambda d: d["cluster"].update(server="machine9"), "cluster.server: 'machine9' is not one of the nodes"),
+    (lambda d: d["nodes"].append(dict(d["nodes"][1])), "nodes: node names must be unique (repeated: machine2)"),
+    (lambda d: d["cluster"].update(server="machine2"), "cluster.server: 'machine2' must have role server"),
     (lambda d: d.update(ssh={"strict_host_keys": False}), "ssh.strict_host_keys: must be true"),
     (lambda d: d["nodes"][0].update(port=70000), "nodes[0].port: Input should be less than or equal to 65535"),
     (lambda d: d.pop("app"), "app: Field required"),
@@ -93,3 +93,32 @@ def test_cli_reports_bad_config_with_exit_2(tmp_path: Path, oewsctl: Callable[..
     result = oewsctl("-c", str(path), "doctor")
     assert result.code == 2
     assert "nodes[1].role: must be server or agent" in result.err
+
+
+def test_field_and_cross_field_problems_come_together() -> None:
+    """One run shows everything to fix: wrong types, bad names and cross-section rules at once."""
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["nodes"][1]["port"] = "twenty-two"
+    bad["cluster"]["server"] = "machine9"
+    bad["app"].update(namespace="OEWS", image_pull_secret="x\n  hostPID: true", domain="*.example.com", rate_limit={"average": 0})
+    problems = _problems(bad)
+    assert any(p.startswith("nodes[1].port: Input should be a valid integer") for p in problems), problems
+    assert any(p.startswith("cluster.server: 'machine9' is not one of the nodes") for p in problems), problems
+    assert any(p.startswith("app.namespace: 'OEWS' is not a DNS-1123 label") for p in problems), problems
+    assert any(p.startswith("app.image_pull_secret: 'x\\n  hostPID: true' is not a DNS-1123 name") for p in problems), problems
+    assert any(p.startswith("app.domain: '*.example.com' is not a public host name") for p in problems), problems
+    assert "app.rate_limit.average: Input should be greater than or equal to 1" in problems
+
+
+def test_edge_settings_default_to_safe_values() -> None:
+    app = _parse(GOOD).app
+    assert app.public_docs is False
+    assert (app.rate_limit.average, app.rate_limit.burst, app.rate_limit.in_flight) == (20, 40, 16)
+
+
+def test_non_utf8_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "oewsctl.yaml"
+    path.write_bytes(yaml.safe_dump(GOOD).encode() + b"# caf\xe9\n")
+    with pytest.raises(UsageError, match=r"is not UTF-8 text \(byte \d+ cannot be decoded\)") as info:
+        load_config(path)
+    assert info.value.exit_code == 2 and "\n" not in info.value.message

@@ -55,12 +55,26 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path, oewsctl: Cli) -
 @pytest.mark.parametrize(("args", "expected"), [
     (("--domain", "api.example.com"), "init needs --node, --email, --image (no terminal to ask on)"),
     (("--node", "machine1:203.0.113.10", *FLAGS[2:]), "expected NAME=USER@HOST/ARCH"),
-    (("--node", "Machine_1=203.0.113.10", *FLAGS[4:]), "nodes[0].name: String should match pattern"),
-    ((*FLAGS, "--server", "machine9"), "cluster.server 'machine9' is not one of the nodes"),
+    (("--node", "Machine_1=203.0.113.10", *FLAGS[4:]), "nodes[0].name: 'Machine_1' is not a DNS-1123 label"),
+    ((*FLAGS, "--server", "machine9"), "cluster.server: 'machine9' is not one of the nodes"),
 ])
 def test_init_bad_input_is_exit_2_and_writes_nothing(tmp_path: Path, oewsctl: Cli, args: tuple[str, ...], expected: str) -> None:
     path = tmp_path / "oewsctl.yaml"
     result = oewsctl("-c", str(path), "init", *args)
     assert result.code == 2
     assert expected in result.err
+    assert not path.exists()
+
+
+def test_init_reports_every_bad_value_at_once_and_writes_nothing(tmp_path: Path, oewsctl: Cli) -> None:
+    """What init writes, every later command accepts: the same validator runs before the file is written."""
+    path = tmp_path / "oewsctl.yaml"
+    bad = {"--domain": "API.example.com", "--email": "ops.example.com", "--image": "ghcr.io/Example/OEWS-api"}
+    args = [value for pair in zip(FLAGS[::2], FLAGS[1::2], strict=True) for value in (pair[0], bad.get(pair[0], pair[1]))]
+    result = oewsctl("-c", str(path), "init", *args, "--server", "machine9")
+    assert result.code == 2
+    for expected in ("app.domain: 'API.example.com' is not a public host name", "app.acme_email: 'ops.example.com' is not an e-mail",
+                     "app.image: image reference 'ghcr.io/Example/OEWS-api'", "cluster.server: 'machine9' is not one of the nodes"):
+        assert expected in result.err
+    assert "4 problem(s)" in result.err and "Traceback" not in result.err
     assert not path.exists()

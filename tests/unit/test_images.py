@@ -37,10 +37,12 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _spec(repo: Path, *, tags: list[str] | None = None, platforms: str | None = "linux/amd64", push: bool = False) -> images.BuildSpec:
+def _spec(
+    repo: Path, *, tags: list[str] | None = None, platforms: str | None = "linux/amd64", push: bool = False, build_args: dict[str, str] | None = None
+) -> images.BuildSpec:
     source = images.read_source(repo, allow_dirty=False)
     return images.BuildSpec(source, images.resolve_refs(tags or [REPO], None, source), images.parse_platforms(platforms),
-                            {"BASE_IMAGE": "oews-test-base:bookworm"}, "host", push)
+                            {"BASE_IMAGE": "oews-test-base:bookworm", **(build_args or {})}, "host", push)
 
 
 # ------------------------------------------------------------------ references and inputs
@@ -228,6 +230,20 @@ def test_cli_dry_run_prints_the_plan_and_changes_nothing(repo: Path, oewsctl: Ca
     assert f"push {REPO}:latest" in done.stderr
     assert done.stdout == ""
     assert not images.images_path().exists()
+
+
+def test_dry_run_withholds_secret_looking_build_args(repo: Path, oewsctl: Callable[..., Ran]) -> None:
+    """The plan shows BASE_IMAGE (useful) but not NPM_TOKEN / DB_PASSWORD / OPENAI_API_KEY (the audit log's rule)."""
+    secrets = {"NPM_TOKEN": "npm_s3cr3t", "DB_PASSWORD": "hunter2", "OPENAI_API_KEY": "sk-abc123"}
+    args = [arg for name, value in secrets.items() for arg in ("--build-arg", f"{name}={value}")]
+    done = oewsctl("--dry-run", "image", "build", "--tag", REPO, "--build-arg", "BASE_IMAGE=python:3.14-slim", *args, cwd=repo)
+    assert done.code == 0, done.stderr
+    assert "--build-arg BASE_IMAGE=python:3.14-slim" in done.stderr
+    for name, value in secrets.items():
+        assert f"--build-arg '{name}=<redacted>'" in done.stderr
+        assert value not in done.stderr + done.stdout
+    buildx = images.build_plan(_spec(repo, tags=[f"{REPO}:1.0"], platforms="linux/amd64,linux/arm64", push=True, build_args=secrets), buildx=True)
+    assert "sk-abc123" not in buildx.steps[0].shown() and "OPENAI_API_KEY=<redacted>" in buildx.steps[0].shown()
 
 
 def test_cli_refuses_dirty_tree_and_bad_platform(repo: Path, oewsctl: Callable[..., Ran]) -> None:

@@ -21,7 +21,7 @@ from tests.conftest import DATA_DIR
 
 EXAMPLE = DATA_DIR / "deploy" / "oewsctl.yaml"
 K3S_KUBERNETES = "1.31.0"  # the pinned k3s v1.31.4+k3s1
-CRD_KINDS = {"HelmChart", "HelmChartConfig", "SecretStore", "ExternalSecret"}
+CRD_KINDS = {"HelmChart", "HelmChartConfig", "SecretStore", "ExternalSecret", "Middleware"}
 
 
 def _config(**sections: dict[str, Any]) -> Config:
@@ -42,7 +42,7 @@ def objects() -> list[dict[str, Any]]:
 
 def test_core_objects_pass_kubernetes_validate_strict(objects: list[dict[str, Any]]) -> None:
     core = [obj for obj in objects if obj["kind"] not in CRD_KINDS]
-    assert {o["kind"] for o in core} == {"Namespace", "Deployment", "Service", "Ingress", "PodDisruptionBudget"}
+    assert {o["kind"] for o in core} == {"Namespace", "Deployment", "Service", "Ingress", "PodDisruptionBudget", "NetworkPolicy"}
     for obj in core:
         kubernetes_validate.validate(obj, K3S_KUBERNETES, strict=True)
 
@@ -127,7 +127,7 @@ def test_service_ingress_pdb(objects: list[dict[str, Any]]) -> None:
 
 def test_kubernetes_secrets_provider_renders_no_eso_and_no_pull_secret() -> None:
     objects = render(_config(secrets={"provider": "kubernetes", "vault_url": None, "tenant_id": None}, app={"image_pull_secret": None}))
-    assert not (CRD_KINDS - {"HelmChartConfig"}) & {o["kind"] for o in objects}
+    assert not {"HelmChart", "SecretStore", "ExternalSecret"} & {o["kind"] for o in objects}
     assert "imagePullSecrets" not in _by_kind(objects)["Deployment"]["spec"]["template"]["spec"]
 
 
@@ -140,17 +140,36 @@ def test_missing_value_is_named() -> None:
 
 def test_render_command_stdout_and_out_dir(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["--config", str(EXAMPLE), "render"])
+    result = runner.invoke(app, ["--config", str(EXAMPLE), "render", "--only", "app"])
     assert result.exit_code == 0, result.output
     docs = [d for d in yaml.safe_load_all(result.stdout) if d]
-    assert [d["kind"] for d in docs][:2] == ["Namespace", "HelmChart"]
+    assert [d["kind"] for d in docs][:2] == ["Namespace", "HelmChartConfig"]
     assert len(docs) == 9
-    result = runner.invoke(app, ["--config", str(EXAMPLE), "render", "--out", str(tmp_path / "m")])
+    result = runner.invoke(app, ["render", "--out", str(tmp_path / "m"), "--only", "app", "--config", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in (tmp_path / "m").iterdir())
     assert files[0] == "01-namespace-oews.yaml" and len(files) == 9
-    deployment = yaml.safe_load((tmp_path / "m" / "07-deployment-oews-api.yaml").read_text())
+    deployment = yaml.safe_load((tmp_path / "m" / "04-deployment-oews-api.yaml").read_text())
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/example/oews-api:1.4.0"
+
+
+def _rendered(*args: str) -> list[tuple[str, str]]:
+    result = CliRunner().invoke(app, ["render", "--config", str(EXAMPLE), *args])
+    assert result.exit_code == 0, result.output
+    return [(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def test_render_lists_everything_oewsctl_applies_and_each_group() -> None:
+    """The full listing is the app, the External Secrets objects and the monitoring stack with
+    its alert rules and dashboard: exactly the three --only groups together (what backups save)."""
+    groups = {group: _rendered("--only", group) for group in ("app", "secrets", "monitoring")}
+    assert sorted(_rendered()) == sorted(groups["app"] + groups["secrets"] + groups["monitoring"])
+    assert {"Middleware", "NetworkPolicy", "Ingress", "Deployment"} <= {kind for kind, _ in groups["app"]}
+    assert {kind for kind, _ in groups["secrets"]} == {"HelmChart", "SecretStore", "ExternalSecret"}
+    assert {"PrometheusRule", "ServiceMonitor", "ConfigMap", "Namespace"} <= {kind for kind, _ in groups["monitoring"]}
+    assert ("HelmChart", "kube-prometheus-stack") in groups["monitoring"]
+    bad = CliRunner().invoke(app, ["render", "--config", str(EXAMPLE), "--only", "everything"])
+    assert bad.exit_code == 2
 
 
 def test_render_json_for_scripts() -> None:

@@ -2,7 +2,7 @@
 
 Public API (others call these):
 
-- ``build_database(sources, out, *, replace_year=False, progress=None, include=None)``: sources are
+- ``build_database(sources, out, *, replace_year=False, progress=None, include=None, built_at=None)``: sources are
   BLS flat-file directories, all-data .xlsx/.csv files, legacy oews.db files (table oews_data) or
   databases this builder wrote
 - ``oews_api.builder.validate.validate_database(path) -> ValidationReport``
@@ -10,6 +10,7 @@ Public API (others call these):
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from oews_api.builder.errors import BuildError, BuildUsageError, SourceError
@@ -47,6 +48,8 @@ def build_database(
     replace_year: bool = False,
     progress: Progress | None = None,
     include: CellFilter | None = None,
+    built_at: datetime | None = None,
 ) -> BuildSummary:
-    """Build one oews.db at ``out`` from every source; ``out`` appears only once it validated."""
-    return write_database(plan_releases(sources, replace_year=replace_year, include=include), Path(out), progress)
+    """Build one oews.db at ``out`` from every source; ``out`` appears only once it validated.
+    ``built_at`` (default: :func:`~oews_api.builder.writer.build_time`) is the only input besides the sources."""
+    return write_database(plan_releases(sources, replace_year=replace_year, include=include), Path(out), progress, built_at)

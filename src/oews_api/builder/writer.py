@@ -66,8 +66,24 @@ def builder_version() -> str:
         return "unknown"
 
 
-def write_database(releases: list[ReleaseInput], out: Path, progress: Progress | None = None) -> BuildSummary:
-    """Build ``out`` from ``releases``; on any error nothing is left at ``out`` or beside it."""
+def build_time(default: datetime | None = None) -> datetime:
+    """When the database counts as built (``meta.built_at``): ``SOURCE_DATE_EPOCH`` when set (the
+    reproducible-builds convention: same inputs, same bytes), else ``default``, else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not epoch:
+        return default or datetime.now(UTC)
+    if not epoch.isdigit():
+        raise BuildUsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time in seconds", hint="set it to e.g. $(date +%s) or unset it")
+    return datetime.fromtimestamp(int(epoch), UTC)
+
+
+def write_database(
+    releases: list[ReleaseInput], out: Path, progress: Progress | None = None, built_at: datetime | None = None
+) -> BuildSummary:
+    """Build ``out`` from ``releases``; on any error nothing is left at ``out`` or beside it.
+
+    Nothing else in the file depends on the clock or the process: the same inputs and ``built_at``
+    give the same bytes (``python -m oews_api.sample.make`` relies on it)."""
     from oews_api.builder.validate import validate_database
 
     started = time.monotonic()
@@ -81,7 +97,7 @@ def write_database(releases: list[ReleaseInput], out: Path, progress: Progress |
         temp.unlink(missing_ok=True)
         with closing(sqlite3.connect(temp, isolation_level=None)) as db:
             rows, dims = _load(db, releases, progress)
-            _finish(db, releases, dims)
+            _finish(db, releases, dims, built_at or build_time())
             counts = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("areas", "occupations", "industries", "estimates")}
         report = validate_database(temp)
         if not report.ok:
@@ -157,14 +173,14 @@ def _report_duplicate(db: sqlite3.Connection, batch: list[Located], release: Rel
     )
 
 
-def _finish(db: sqlite3.Connection, releases: list[ReleaseInput], dims: Dimensions) -> None:
+def _finish(db: sqlite3.Connection, releases: list[ReleaseInput], dims: Dimensions, built_at: datetime) -> None:
     db.executemany("INSERT INTO areas VALUES (?, ?, ?, ?)", [(c, *v) for c, v in sorted(dims.areas.items())])
     db.executemany("INSERT INTO occupations VALUES (?, ?, ?)", [(c, *v) for c, v in sorted(dims.occupations.items())])
     db.executemany("INSERT INTO industries VALUES (?, ?, ?)", [(c, *v) for c, v in sorted(dims.industries.items())])
     db.executemany("INSERT INTO footnotes VALUES (?, ?)", sorted(dims.footnotes.items()))
     meta = {
         "schema_version": str(SCHEMA_VERSION),
-        "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "built_at": built_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "builder": "oews_api.builder",
         "builder_version": builder_version(),
         "years": ",".join(str(r.year) for r in sorted(releases, key=lambda r: r.year)),

@@ -17,6 +17,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import httpx
 
@@ -219,6 +220,33 @@ class RegistryClient:
         except RegistryDenied:
             return False
         return True
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        """True when the registry already holds blob ``digest`` in ``repository`` (its upload can be skipped)."""
+        response = self._send("HEAD", f"/v2/{repository}/blobs/{digest}", f"repository:{repository}:pull,push", headers={})
+        return response.status_code == 200
+
+    def push_blob(self, repository: str, digest: str, path: Path) -> None:
+        """Upload the file ``path`` as blob ``digest``: POST to start (authenticating if asked), then one
+        streamed PUT (a single-request POST upload is ignored by Distribution 2.8)."""
+        scope = f"repository:{repository}:pull,push"
+        started = self._send("POST", f"/v2/{repository}/blobs/uploads/", scope, headers={"Content-Length": "0"})
+        location = started.headers.get("location")
+        if started.status_code != 202 or not location:
+            raise OewsctlError(f"{self.registry} refused to start an upload to {repository}: HTTP {started.status_code} {started.text[:200]}")
+        url = httpx.URL(str(self._http.base_url)).join(location)
+        url = url.copy_merge_params({"digest": digest})
+        size = path.stat().st_size
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size), **self._auth}
+        try:
+            with path.open("rb") as body:
+                response = self._http.put(url, headers=headers, content=iter(lambda: body.read(1 << 20), b""))
+        except httpx.TransportError as exc:
+            raise unreachable(self.registry, exc) from exc
+        if response.status_code in (401, 403):
+            raise denied(self.registry, f"the upload to {repository}", f"HTTP {response.status_code}")
+        if response.status_code != 201:
+            raise OewsctlError(f"{self.registry} refused blob {digest[:19]}… for {repository}: HTTP {response.status_code} {response.text[:300]}")
 
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         """Put a manifest (or list) under ``reference``; returns its digest."""

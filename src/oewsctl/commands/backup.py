@@ -80,6 +80,7 @@ def run_backup(
     dest: DestOpt = None,
     keep: Annotated[int | None, typer.Option("--keep", help="Keep the newest N backups (default: backup.keep).", show_default=False)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (for cron).")] = False,
+    ping_url: Annotated[str | None, typer.Option("--ping-url", help="Healthchecks-style URL: pinged <url>/start, <url> on success, <url>/fail with the error line (default: backup.ping_url).", show_default=False)] = None,
 ) -> None:
     """Write one backup folder: the database (from a DB node), the cluster state, oewsctl.yaml, manifest.json.
 
@@ -88,16 +89,20 @@ def run_backup(
     run). A failed, interrupted (Ctrl-C) or terminated (SIGTERM, e.g. cron's `timeout`) run removes
     its .ID.partial folder. Never writes Secret values. Takes the cluster lock: a second run while
     one is going exits 3 at once. Exit 0 ok, 1 failed or interrupted, 143 terminated.
+    With --ping-url (or backup.ping_url) a dead-man's switch hears of every run; a ping that fails
+    only prints a warning, never fails or holds up the backup.
 
     Example:  oewsctl backup run --dest /mnt/backup/oews --keep 6
     """
+    from oewsctl.clients.healthchecks import pinged
     from oewsctl.runbooks.backup import backup_plan, options_for
 
     opts = options(ctx)
     with _closing(run_context(ctx)) as run:
         assert run.config is not None
         plan, work = backup_plan(run.config, options_for(run.config, opts.config_path, dest, keep))
-        with _quiet(quiet), _sigterm_as_exit():
+        url = None if opts.dry_run else ping_url or run.config.backup.ping_url
+        with _sigterm_as_exit(), pinged(url, _warn), _quiet(quiet):  # ping warnings show even with --quiet
             try:
                 run_plan(plan, run)
             except LockHeldError:
@@ -105,6 +110,10 @@ def run_backup(
             except BaseException:  # failed, Ctrl-C, or cron's `timeout` (SIGTERM): no half backup left
                 shutil.rmtree(work, ignore_errors=True)
                 raise
+
+
+def _warn(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False)
 
 
 @backup_app.command("list")

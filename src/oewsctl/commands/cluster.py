@@ -25,7 +25,7 @@ def install(
     ctx: typer.Context,
     airgap: Annotated[Path | None, typer.Option("--airgap", help="Directory with install.sh, k3s / k3s-arm64 and optional k3s-airgap-images-<arch>.tar.zst: uploaded, nothing downloaded on the nodes.", show_default=False)] = None,
     upgrade: Annotated[bool, typer.Option("--upgrade", help="Move nodes on another version to cluster.k3s_version, one at a time (server first; agents cordoned, drained, uncordoned).")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for every node to be Ready.")] = READY_TIMEOUT,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every node to be Ready, and (--upgrade) for each drain a PodDisruptionBudget holds up.")] = READY_TIMEOUT,
 ) -> None:
     """Install k3s: the server on cluster.server, then every agent joined with the server's token
     (given in /etc/rancher/k3s/config.yaml, mode 0600, never on a command line), the kubeconfig

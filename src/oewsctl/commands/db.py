@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +18,8 @@ from oewsctl.core.runner import run_plan
 
 if TYPE_CHECKING:
     from oews_api.builder import BuildError
+    from oewsctl.core.context import RunContext
+    from oewsctl.runbooks.database import DbPlan, Release
     from oews_api.builder.writer import Progress as ProgressCallback
 
 db_app = typer.Typer(
@@ -151,76 +154,162 @@ def validate(
 
 # -- releases across the DB nodes (oewsctl.runbooks.database) ------------------------------------------
 
-FileArg = Annotated[Path, typer.Argument(help="The oews.db to ship (validated locally first).", show_default=False)]
+FileArg = Annotated[Path, typer.Argument(help="The oews.db to ship (validated locally while it uploads).", show_default=False)]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Resend to nodes that already hold a file with the same SHA-256.")]
 
 
+class Compress(str, Enum):
+    auto = "auto"
+    zstd = "zstd"
+    none = "none"
+
+
+class PublishCompress(str, Enum):
+    zstd = "zstd"
+    none = "none"
+
+
+CompressOpt = Annotated[Compress, typer.Option("--compress", help="auto: zstd when the measured link to a node is slower than 400 Mbit/s (never on loopback); zstd; none. SSH delivery only.")]
+
+
+def _run_db_plan(run: RunContext, plan: DbPlan) -> None:
+    """Run a push/rollback plan; Ctrl-C ends like any failure: staged files removed, nodes named."""
+    try:
+        run_plan(plan, run)
+    except KeyboardInterrupt:
+        raise plan.interrupted(run) from None
+    finally:
+        run.close()
+
+
+def _image_mode(run: RunContext) -> bool:
+    assert run.config is not None
+    return run.config.database.delivery == "image"
+
+
 @db_app.command("push")
-def push(ctx: typer.Context, file: FileArg, force: ForceOpt = False) -> None:
+def push(ctx: typer.Context, file: FileArg, force: ForceOpt = False, compress: CompressOpt = Compress.auto) -> None:
     """Copy a database to every DB node (label oews/db=true) and switch them to it; pods are not restarted.
 
-    Validates FILE locally (an invalid file touches no node), checks free disk on each node,
-    uploads to .oews.db.incoming beside database.path and verifies its SHA-256 there (mode 0444) on
-    ALL nodes before switching ANY; then on each node keeps the live file as oews.db.v<N> (newest
-    database.keep_versions kept) and renames the new one over it (atomic). Nodes already holding
-    the same SHA-256 are skipped. Running pods keep the old file open until restarted: use `db update`.
-    If a switch fails after other nodes switched, the error names both groups: fix that node and
-    run the same command again (switched nodes are skipped).
+    Checks the file header, then uploads to .oews.db.incoming beside database.path on ALL DB nodes at
+    once (zstd-compressed when the link is slow, see --compress) while validating the file locally;
+    each node hashes, fsyncs and chmods 0444 what it wrote. Only when the validation passed and every
+    node holds the right SHA-256 does it switch: on each node keep the live file as oews.db.v<N>
+    (newest database.keep_versions kept), rename the new one over it (atomic) and write the ledger.
+    Nodes already holding the same SHA-256 are skipped. Running pods keep the old file open until
+    restarted: use `db update`. If a switch fails (or Ctrl-C) after other nodes switched, the error
+    names both groups: fix that node and run the same command again (switched nodes are skipped).
+    With database.delivery: image there are no DB nodes: use `db publish` / `db update`.
 
     Example:  oewsctl db push oews.db        (oewsctl --dry-run db push oews.db shows the plan)
     """
-    from oewsctl.runbooks.database import PushOptions, push_plan, validate_local
+    from oewsctl.runbooks.database import PushOptions, precheck_local, push_plan
 
     run = run_context(ctx)
     assert run.config is not None
-    new = validate_local(file)
-    try:
-        run_plan(push_plan(run.config, file, new, PushOptions(force=force)), run)
-    finally:
-        run.close()
+    if _image_mode(run):
+        raise UsageError("database.delivery is image: the pods pull the database from the registry, no node holds a copy",
+                         hint=f"publish it and switch the pods: oewsctl db update {file}")
+    precheck_local(file)
+    _run_db_plan(run, push_plan(run.config, file, None, PushOptions(force=force, compress=compress.value)))  # type: ignore[arg-type]
 
 
 @db_app.command("update")
-def update(ctx: typer.Context, file: FileArg, force: ForceOpt = False) -> None:
-    """The release command: `db push` + rolling restart + check every pod serves the new file.
+def update(ctx: typer.Context, file: FileArg, force: ForceOpt = False, compress: CompressOpt = Compress.auto) -> None:
+    """The release command: ship the database, switch every API pod to it, check each pod serves it.
 
-    After the push it restarts the oews-api pods (kubectl rollout restart semantics), waits for the
-    rollout, then asks each ready pod's /health (through the API server's pod proxy) for the
-    database SHA-256; if a pod still serves another file it names the pod and what it serves.
+    database.delivery hostpath: `db push`, then restart the oews-api pods (kubectl rollout restart
+    semantics), wait for the rollout, then ask each ready pod's /health (through the API server's pod
+    proxy) for the database SHA-256; a pod still serving another file is named with what it serves.
+    database.delivery image: `db publish`, then point the Deployment's fetch-db init container at the
+    new artifact digest (a new revision: `oewsctl rollout undo` goes back to the previous release),
+    wait for the rollout, and check every pod's /health the same way.
 
     Example:  oewsctl db update oews.db
     """
-    from oewsctl.runbooks.database import PushOptions, update_plan, validate_local
-
     run = run_context(ctx)
     assert run.config is not None
-    new = validate_local(file)
-    try:
-        run_plan(update_plan(run.config, file, new, PushOptions(force=force)), run)
-    finally:
-        run.close()
+    if _image_mode(run):
+        from oewsctl.runbooks.db_image import update_image_plan
+
+        new = validate_full(file)
+        try:
+            run_plan(update_image_plan(run.config, file, new), run)
+        finally:
+            run.close()
+        return
+    from oewsctl.runbooks.database import PushOptions, precheck_local, update_plan
+
+    precheck_local(file)
+    _run_db_plan(run, update_plan(run.config, file, None, PushOptions(force=force, compress=compress.value)))  # type: ignore[arg-type]
 
 
 @db_app.command("rollback")
 def rollback(
     ctx: typer.Context,
-    to: Annotated[int | None, typer.Option("--to", help="Kept version number N (oews.db.vN, see `db status`). Default: the newest kept version that differs from the live file.", show_default=False)] = None,
+    to: Annotated[int | None, typer.Option("--to", help="hostpath: kept version number N (oews.db.vN); image: Deployment revision N. See `db status`. Default: the newest one that differs from the live database.", show_default=False)] = None,
 ) -> None:
-    """Switch every DB node back to a kept version (atomic rename) and restart the pods.
+    """Switch every API pod back to an earlier database, keeping the current one for a later roll-forward.
 
-    The current live file is kept as a version first, so a rollback can itself be undone.
-    --to N when oews.db.vN already is the live file: says so, changes nothing, restarts nothing (exit 0).
+    hostpath: every DB node goes back to a kept version (atomic rename; the live file is kept as a
+    version first), then the pods restart. --to N when oews.db.vN already is the live file: says so,
+    changes nothing (exit 0).  image: the Deployment's database reference goes back to the newest
+    earlier revision with another database (or revision --to N), a new rollout; image and settings stay.
 
     Example:  oewsctl db rollback            oewsctl db rollback --to 2
     """
+    run = run_context(ctx)
+    assert run.config is not None
+    if _image_mode(run):
+        from oewsctl.runbooks.db_image import rollback_image_plan
+
+        try:
+            run_plan(rollback_image_plan(run.config, to), run)
+        finally:
+            run.close()
+        return
     from oewsctl.runbooks.database import rollback_plan
+
+    _run_db_plan(run, rollback_plan(run.config, to))
+
+
+@db_app.command("publish")
+def publish(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The oews.db to publish (fully validated first).", show_default=False)],
+    tag: Annotated[str | None, typer.Option("--tag", help="Tag in the artifact repository. Default: <release>-<first 12 hex of the SHA-256>, e.g. may-2025-728c973c4c2d.", show_default=False)] = None,
+    compress: Annotated[PublishCompress, typer.Option("--compress", help="zstd (level 3: the May 2025 file goes from 64 to 18 MiB) or none.")] = PublishCompress.zstd,
+) -> None:
+    """Push a database to the registry as an OCI artifact; print its reference REGISTRY/REPO@sha256:...
+
+    The repository is app.image's plus "-db" (ghcr.io/you/oews-api -> ghcr.io/you/oews-api-db),
+    so the same credentials push it ($GHCR_TOKEN or docker login) and the same pull Secret reads it.
+    One layer (the SQLite file, zstd-compressed by default) and a config naming the release, SHA-256,
+    size, row counts and who built it. Blobs already in the registry are not sent again. The
+    reference is recorded in the oewsctl state dir: `render`/`deploy` with database.delivery: image
+    use it for the fetch-db init container. Changes nothing in the cluster (`db update` does).
+
+    Example:  oewsctl db publish oews.db   ->  ghcr.io/you/oews-api-db@sha256:3f5c...
+    """
+    from oewsctl.runbooks.db_image import publish_plan
 
     run = run_context(ctx)
     assert run.config is not None
+    new = validate_full(file)
+    plan = publish_plan(run.config, file, new, tag=tag, compress=compress is PublishCompress.zstd)
     try:
-        run_plan(rollback_plan(run.config, to), run)
+        run_plan(plan, run)
     finally:
         run.close()
+    if plan.published.ref and run.options.output == "text" and not run.options.dry_run:
+        out_console.print(plan.published.ref, markup=False, highlight=False)
+
+
+def validate_full(file: Path) -> "Release":
+    """The full local validation (integrity_check) before anything leaves this machine."""
+    from oewsctl.runbooks.database import validate_local
+
+    return validate_local(file)
 
 
 @db_app.command("status")

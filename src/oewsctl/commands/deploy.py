@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from oewsctl.core.console import err_console, out_console
-from oewsctl.core.context import RunContext
 from oewsctl.core.errors import OewsctlError
 from oewsctl.core.runner import run_plan
 
@@ -28,29 +28,31 @@ rollout_app = typer.Typer(
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Return once the change is made; do not wait for the pods.")]
 
 
-def _connected(ctx: typer.Context) -> RunContext:
-    """A RunContext whose cluster connection is checked up front: a bad kubeconfig exits 2 before any step."""
-    run = run_context(ctx)
-    if not run.options.dry_run:
-        run.kube  # noqa: B018 - opening the client is the check
-    return run
+class RenderGroup(str, Enum):
+    app = "app"
+    secrets = "secrets"
+    monitoring = "monitoring"
 
 
 def render_cmd(
     ctx: typer.Context,
     out: Annotated[Path | None, typer.Option("--out", help="Write one YAML file per object into DIR instead of stdout.", metavar="DIR")] = None,
     image: Annotated[str | None, typer.Option("--image", help="Image to render instead of app.image.")] = None,
+    only: Annotated[RenderGroup | None, typer.Option("--only", help="One group: app (deploy), secrets (External Secrets), monitoring (monitoring install).", show_default=False)] = None,
 ) -> None:
-    """Print the manifests deploy would apply (multi-document YAML). Changes nothing.
+    """Print every object oewsctl applies (multi-document YAML): the app (namespace, Deployment,
+    Service, PDB, Traefik Middlewares, Ingress, NetworkPolicy, Traefik config), the External Secrets
+    objects, and the monitoring stack with its alert rules and dashboard. Backups save the live
+    counterparts of this list. Changes nothing.
 
-    Example: oewsctl render | less    or    oewsctl render --out /tmp/manifests
+    Example: oewsctl render | less    oewsctl render --only monitoring    oewsctl render --out /tmp/manifests
     """
-    from oewsctl.runbooks.deploy import manifests
+    from oewsctl.runbooks.manifests import listing
     from oewsctl.runbooks.render import to_yaml, write_dir
 
     run = run_context(ctx)
     assert run.config is not None
-    objects = manifests(run.config, image)
+    objects = listing(run.config, image=image, only=only.value if only else None)
     if out is None and run.options.output == "json":
         out_console.print_json(json.dumps(objects))
         return
@@ -76,7 +78,7 @@ def deploy_cmd(
     """
     from oewsctl.runbooks.deploy import DeployOptions, deploy_plan, live_diff
 
-    run = _connected(ctx)
+    run = run_context(ctx)
     assert run.config is not None
     plan = deploy_plan(run.config, DeployOptions(image=image, wait=not no_wait, rollback=not no_rollback, expect_sha256=expect_db_sha256))
     try:
@@ -169,7 +171,7 @@ def undo_cmd(
     """
     from oewsctl.runbooks.rollout import undo_plan
 
-    run = _connected(ctx)
+    run = run_context(ctx)
     assert run.config is not None
     try:
         run_plan(undo_plan(run.config, to_revision=to_revision, wait=not no_wait), run)
@@ -187,7 +189,7 @@ def restart_cmd(ctx: typer.Context, no_wait: NoWait = False) -> None:
     """
     from oewsctl.runbooks.rollout import restart_plan
 
-    run = _connected(ctx)
+    run = run_context(ctx)
     assert run.config is not None
     try:
         run_plan(restart_plan(run.config, wait=not no_wait), run)

@@ -132,7 +132,7 @@ def node_loss(ctx: typer.Context, node: Annotated[str, typer.Argument(help="Inve
               down: Annotated[str, typer.Option("--down", help="How long k3s stays stopped.")] = "60s",
               url: Url = None, users: Users = 10, rate: Rate = None, mix: Mix = "wages,query,health", via_api: ViaApi = False,
               settle: Settle = "5s", timeout: Timeout = "10m") -> None:
-    """Stop k3s on NODE over SSH for --down (the runbook's "machine2 fails"), start it again, measure the recovery.
+    """Stop k3s and its containers on NODE over SSH (k3s-killall.sh) for --down: the runbook's "machine2 fails". Then start k3s again and measure the recovery.
 
     Example: oewsctl drill node-loss machine2 --down 60s
     """

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from oewsctl.commands._common import run_context
-from oewsctl.core.console import out_console
+from oewsctl.core.console import err_console, out_console
 from oewsctl.core.context import RunContext
 from oewsctl.core.runner import run_plan
 
@@ -138,25 +138,31 @@ def _print_table(header: list[str], rows: list[list[str]]) -> None:
 def status(
     ctx: typer.Context,
     reconcile: Annotated[bool, typer.Option("--reconcile", help="If the Secret changed since the pods started (ESO synced on its own), roll them once.")] = False,
+    ping_url: Annotated[str | None, typer.Option("--ping-url", help="With --reconcile: Healthchecks-style URL pinged <url>/start, <url>, <url>/fail (default: secrets.ping_url).", show_default=False)] = None,
 ) -> None:
     """Show ESO's SecretStore/ExternalSecret state, the Secret's keys, and whether pods use the current Secret.
 
     Lists conditions with their messages, the last refresh, which vault names feed which keys, and app variables missing from the Secret. --reconcile rolls the pods once if they are stale.
 
+    With --reconcile and --ping-url (or secrets.ping_url) each run pings a dead-man's switch (start, success or fail with the error line); a failed ping only warns.
+
     Example (cron, every 10 min):  oewsctl --yes secrets status --reconcile
     """
+    from oewsctl.clients.healthchecks import pinged
     from oewsctl.runbooks import secrets as runbook
 
     rc = run_context(ctx)
     assert rc.config is not None
-    env = _env(rc.config)
-    report = runbook.status(env, rc)
-    if rc.options.output == "json" and not reconcile:
-        _print_json(report)
-    elif rc.options.output == "text":
-        _print_status(report)
-    if reconcile:
-        run_plan(runbook.reconcile_plan(env), rc)
+    url = (ping_url or rc.config.secrets.ping_url) if reconcile and not rc.options.dry_run else None
+    with pinged(url, lambda line: err_console.print(line, markup=False, highlight=False)):
+        env = _env(rc.config)
+        report = runbook.status(env, rc)
+        if rc.options.output == "json" and not reconcile:
+            _print_json(report)
+        elif rc.options.output == "text":
+            _print_status(report)
+        if reconcile:
+            run_plan(runbook.reconcile_plan(env), rc)
 
 
 def _print_status(report: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from oewsctl.configuration.schema import Config
+from oewsctl.configuration.schema import Config, cross_field_problems
 from oewsctl.core.errors import UsageError
 
 DEFAULT_CONFIG_NAME = "oewsctl.yaml"
@@ -61,20 +61,25 @@ def parse_config(text: str, source: str = DEFAULT_CONFIG_NAME) -> Config:
         raise UsageError(f"{source}:{where} is not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{source}: expected a mapping with cluster, nodes, app, ...", hint="run `oewsctl init` to write a commented example")
+    problems = cross_field_problems(data)
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as exc:
-        problems = format_validation_error(exc)
-        raise UsageError(f"{source}: {len(problems)} problem(s)\n" + "\n".join(problems)) from None
+        problems = format_validation_error(exc) + problems
+    if problems:
+        raise UsageError(f"{source}: {len(problems)} problem(s)\n" + "\n".join(problems))
+    return config
 
 
 def load_config(explicit: Path | None = None) -> Config:
     """Load the inventory from the resolved path (see module docstring)."""
     path = resolve_config_path(explicit)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"config file {path} not found", hint="run `oewsctl init` to create one, or pass --config PATH") from None
     except OSError as exc:
         raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"config file {path} is not UTF-8 text (byte {exc.start} cannot be decoded)", hint="save it as UTF-8; `oewsctl init` writes a fresh one") from None
     return parse_config(text, source=str(path))

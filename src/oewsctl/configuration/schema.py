@@ -1,13 +1,71 @@
-"""The schema of the inventory file ``oewsctl.yaml`` (pydantic models); loading it is in ``loading``."""
+"""The schema of the inventory file ``oewsctl.yaml`` (pydantic models); loading it is in ``loading``.
+
+Field rules live on the fields (names Kubernetes accepts, host names, e-mail, image
+reference); rules that relate several sections are :func:`cross_field_problems`, which works
+on the raw data so that ``loading.parse_config`` reports them together with the field
+problems, in one go.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oewsctl.core.errors import UsageError
+
+_LABEL = r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?"
+_DNS_LABEL = re.compile(_LABEL)
+_DNS_SUBDOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.fullmatch(value):
+        raise ValueError(f"{value!r} is not a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters")
+    return value
+
+
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a DNS-1123 name: lowercase letters, digits, '-' and '.', at most 253 characters")
+    return value
+
+
+def _host_name(value: str) -> str:
+    if len(value) > 253 or "." not in value or not _DNS_SUBDOMAIN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a public host name (RFC 1123, lowercase, with a dot), e.g. api.example.com")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address, e.g. ops@example.com")
+    return value
+
+
+def _image(value: str) -> str:
+    from oewsctl.clients.registry import ImageRef  # the rule `image build/push` and `deploy` apply
+
+    try:
+        ImageRef.parse(value)
+    except UsageError as exc:
+        raise ValueError(exc.message) from None
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
+HostName = Annotated[str, AfterValidator(_host_name)]
+Email = Annotated[str, AfterValidator(_email)]
+ImageName = Annotated[str, AfterValidator(_image)]
+
+
+PING_URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
+"""A Healthchecks-style ping URL (``https://hc-ping.com/<uuid>``): http(s), no spaces."""
 
 
 class _Model(BaseModel):
@@ -27,7 +85,7 @@ class ClusterConfig(_Model):
 
 
 class NodeConfig(_Model):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: DnsLabel
     host: str
     user: str = "root"
     port: int | None = Field(default=None, ge=1, le=65535)
@@ -84,21 +142,37 @@ class Resources(_Model):
     limits: ResourceAmounts = ResourceAmounts(cpu="1", memory="2Gi")
 
 
+class RateLimit(_Model):
+    """Traefik's limits per client IP, before a request reaches a pod (rendered as Middlewares)."""
+
+    average: int = Field(default=20, ge=1)
+    """Requests per second, sustained."""
+    burst: int = Field(default=40, ge=1)
+    in_flight: int = Field(default=16, ge=1)
+    """Requests open at once."""
+
+
 class AppConfig(_Model):
-    namespace: str = "oews"
-    domain: str
-    acme_email: str
-    image: str
+    namespace: DnsLabel = "oews"
+    domain: HostName
+    acme_email: Email
+    image: ImageName
     replicas: int = Field(default=2, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     resources: Resources = Resources()
-    image_pull_secret: str | None = None
+    image_pull_secret: DnsSubdomain | None = None
     """Secret (type dockerconfigjson) the pods pull the image with, e.g. ``ghcr-credentials`` for a private GHCR image."""
+    public_docs: bool = False
+    """Serve /docs, /redoc and /openapi.json publicly (the API's PUBLIC_DOCS)."""
+    rate_limit: RateLimit = RateLimit()
 
 
 class DatabaseConfig(_Model):
     path: str = "/opt/k3s/storage/oews.db"
     keep_versions: int = Field(default=3, ge=1)
+    delivery: Literal["hostpath", "image"] = "hostpath"
+    """hostpath: `db push` copies the file to the DB nodes over SSH (hostPath volume);
+    image: `db publish` pushes it as an OCI artifact and an init container pulls it (any cluster)."""
 
     @field_validator("path")
     @classmethod
@@ -113,6 +187,8 @@ class SecretsConfig(_Model):
     vault_url: str | None = None
     tenant_id: str | None = None
     keys: dict[str, str] = Field(default_factory=dict)
+    ping_url: str | None = Field(default=None, pattern=PING_URL_PATTERN)
+    """Healthchecks-style URL pinged by ``secrets status --reconcile`` (its own check, not the backup's)."""
 
     @model_validator(mode="after")
     def _vault(self) -> "SecretsConfig":
@@ -124,6 +200,8 @@ class SecretsConfig(_Model):
 class BackupConfig(_Model):
     dest: str = "/mnt/backup/oews"
     keep: int = Field(default=6, ge=1)
+    ping_url: str | None = Field(default=None, pattern=PING_URL_PATTERN)
+    """Healthchecks-style dead-man's switch: ``backup run`` pings ``<url>/start``, ``<url>``, ``<url>/fail``."""
 
 
 class MonitoringConfig(_Model):
@@ -139,20 +217,6 @@ class Config(_Model):
     secrets: SecretsConfig = SecretsConfig()
     backup: BackupConfig = BackupConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
-
-    @model_validator(mode="after")
-    def _cross_checks(self) -> "Config":
-        names = [n.name for n in self.nodes]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"node names must be unique (repeated: {', '.join(dupes)})")
-        if self.cluster.server not in names:
-            raise ValueError(f"cluster.server {self.cluster.server!r} is not one of the nodes ({', '.join(names)})")
-        if self.node(self.cluster.server).role != "server":
-            raise ValueError(f"cluster.server {self.cluster.server!r} must have role server")
-        if self.monitoring.node and self.monitoring.node not in names:
-            raise ValueError(f"monitoring.node {self.monitoring.node!r} is not one of the nodes")
-        return self
 
     def node(self, name: str) -> NodeConfig:
         """The node called ``name``; a UsageError naming the known nodes otherwise."""
@@ -172,3 +236,32 @@ class Config(_Model):
 
     def ssh_port(self, node: NodeConfig) -> int:
         return node.port or self.ssh.port
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = data.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def cross_field_problems(data: Mapping[str, Any]) -> list[str]:
+    """Rules across sections, checked on the raw data (even when some fields are invalid)."""
+    nodes = [n for n in _list(data.get("nodes")) if isinstance(n, Mapping)]
+    names = [n.get("name") for n in nodes if isinstance(n.get("name"), str)]
+    problems = []
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        problems.append(f"nodes: node names must be unique (repeated: {', '.join(dupes)})")
+    server = _section(data, "cluster").get("server")
+    roles = {n.get("name"): n.get("role") for n in nodes}
+    if isinstance(server, str) and names and server not in names:
+        problems.append(f"cluster.server: {server!r} is not one of the nodes ({', '.join(names)})")
+    elif isinstance(server, str) and roles.get(server) not in (None, "server"):
+        problems.append(f"cluster.server: {server!r} must have role server")
+    monitoring = _section(data, "monitoring").get("node")
+    if isinstance(monitoring, str) and names and monitoring not in names:
+        problems.append(f"monitoring.node: {monitoring!r} is not one of the nodes")
+    return problems

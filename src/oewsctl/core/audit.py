@@ -23,8 +23,24 @@ AUDIT_ENV = "OEWSCTL_AUDIT_LOG"
 REDACTED = "<redacted>"
 # Options whose values may carry credentials. Secret values never come from argv by design, but a
 # build argument (`--build-arg TOKEN=...`) or a future flag could: the audit line keeps only the name.
-_SECRET_NAME = re.compile(r"token|secret|passw|api-?key|credential", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"token|secret|passw|api[-_]?key|private[-_]?key|credential", re.IGNORECASE)
 _VALUE_OPTIONS = ("--build-arg",)
+
+
+def looks_secret(name: str) -> bool:
+    """True for names like ``GITHUB_TOKEN``, ``--db-password``, ``API_KEY``: their values are never shown."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def withhold_secret_build_args(argv: Sequence[str]) -> list[str]:
+    """A docker argv as a plan shows it: ``--build-arg NAME=VALUE`` keeps its value unless the
+    name looks secret (the audit log, stricter, withholds every build-arg value)."""
+    out = list(argv)
+    for index in range(1, len(out)):
+        name, sep, _ = out[index].partition("=")
+        if out[index - 1] == "--build-arg" and sep and looks_secret(name):
+            out[index] = f"{name}={REDACTED}"
+    return out
 
 Result = Literal["ok", "failed", "interrupted"]
 
@@ -40,7 +56,7 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
             withhold_next = False
             continue
         option, sep, value = arg.partition("=")
-        if option.startswith("--") and (option in _VALUE_OPTIONS or _SECRET_NAME.search(option)):
+        if option.startswith("--") and (option in _VALUE_OPTIONS or looks_secret(option)):
             if sep:
                 inner = value.partition("=")[0] + f"={REDACTED}" if option in _VALUE_OPTIONS and "=" in value else REDACTED
                 out.append(f"{option}={inner}")

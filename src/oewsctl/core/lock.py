@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from oewsctl.core.context import RunContext
 
 LEASE = ("coordination.k8s.io/v1", "Lease", "oewsctl-lock", "kube-system")
+STALE_SECONDS = 6 * 3600
+"""A lock, or a run's work folder (a backup's ``.ID.partial``), untouched for this long was left by a
+run that died: a live run writes its folder continuously and never holds the lock idle for hours."""
+
 
 def lock_path(cluster: str) -> Path:
     return state_dir() / f"{cluster}.lock"
@@ -59,9 +63,10 @@ def cluster_lock(ctx: "RunContext", command: str) -> Iterator[None]:
             who = _describe(json.loads(path.read_text()))
         except (OSError, ValueError, KeyError):
             who = "an unknown holder"
+        gone = f"it is over {STALE_SECONDS // 3600} h old, so that run is probably gone: " if is_stale(path) else "wait for it to finish; if that run is gone, "
         raise LockHeldError(
             f"cluster {cluster!r} is locked by {who}",
-            hint=f"wait for it to finish; if that run is gone, re-run with --break-lock (lock file {path})",
+            hint=f"{gone}re-run with --break-lock (lock file {path})",
         ) from None
     holder = _holder(command)
     with os.fdopen(fd, "w") as handle:
@@ -71,6 +76,16 @@ def cluster_lock(ctx: "RunContext", command: str) -> Iterator[None]:
             yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def is_stale(path: Path, now: float | None = None) -> bool:
+    """True when nothing in ``path`` (a file, or a folder and everything in it) changed for STALE_SECONDS."""
+    try:
+        paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+        newest = max(p.stat().st_mtime for p in paths)
+    except OSError:
+        return False  # vanished meanwhile: someone is at work on it
+    return (now or time.time()) - newest > STALE_SECONDS
 
 
 def _describe(info: dict[str, object]) -> str:

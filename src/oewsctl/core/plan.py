@@ -57,6 +57,22 @@ class Step:
         return {"description": self.description, "node": self.node, "runs": self.shown()}
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What a plan's steps will reach. The runner checks each one (reachable, credentials accepted)
+    before the first step, so a missing kubeconfig or an unreachable node stops a run that has
+    changed nothing yet (``db update`` never switches the nodes' files and then finds no cluster)."""
+
+    kube: bool = False
+    """The Kubernetes API (cluster.kubeconfig, context cluster.name)."""
+    nodes: tuple[str, ...] = ()
+    """Nodes reached over SSH: login and passwordless sudo."""
+    registry: str | None = None
+    """An image reference whose registry must answer and accept the credentials."""
+    keyvault: Callable[[], Any] | None = field(default=None, repr=False)
+    """Makes the run's Azure Key Vault client: the vault must answer and the credential may list secrets."""
+
+
 @dataclass
 class Plan:
     """An ordered list of steps for one command (``title`` is e.g. ``cluster install``)."""
@@ -65,6 +81,8 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     mutating: bool = True
     """State-changing plans take the cluster lock and write an audit line."""
+    needs: Needs = field(default_factory=Needs)
+    """Checked by the runner before the first step (see :class:`Needs`)."""
 
     def add(self, step: Step) -> Step:
         self.steps.append(step)

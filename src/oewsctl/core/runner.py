@@ -22,6 +22,7 @@ from oewsctl.core.console import err_console, interactive, out_console
 from oewsctl.core.context import RunContext
 from oewsctl.core.errors import OewsctlError
 from oewsctl.core.plan import Plan, Step
+from oewsctl.core.preflight import preflight_steps
 
 StepStatus = Literal["ok", "unchanged", "failed", "planned", "not run"]
 
@@ -118,13 +119,37 @@ def _as_failure(exc: Exception, step: Step) -> StepFailed:
 
 
 def print_plan(plan: Plan) -> None:
-    """The dry-run listing: every step, its node, and what it would run."""
+    """The dry-run listing: the checks made first, then every step, its node, and what it would run."""
+    checks = preflight_steps(plan.needs)
+    if checks:
+        err_console.print("Checked first, before any change:", highlight=False)
+        for step in checks:
+            where = f"{step.node}: " if step.node else ""
+            err_console.print(f"  {where}{step.description.removeprefix('check: ')}", markup=False)
     err_console.print(f"Plan for [bold]{escape(plan.title)}[/bold] ({len(plan.steps)} steps, nothing changed):")
     for index, step in enumerate(plan.steps, 1):
         err_console.print(f"  {_label(step, index, len(plan.steps))}", markup=False)
         shown = step.shown()
         if shown:
             err_console.print(f"      $ {shown}" if step.command is not None else f"      {shown}", markup=False)
+
+
+def _preflight(plan: Plan, ctx: RunContext) -> PlanResult | None:
+    """Run the plan's checks (see core.preflight); a result with the error when one fails, else None."""
+    text = ctx.options.output == "text"
+    for step in preflight_steps(plan.needs):
+        label = f"{step.node}: {step.description}" if step.node else step.description
+        try:
+            _status, message = run_step(step, ctx)
+        except Exception as exc:  # noqa: BLE001 - any check error ends the run before its first change
+            failure = _as_failure(exc, step)
+            failure.message += " (checked before any change: nothing was changed)"
+            if text:
+                err_console.print(f"[red]✗[/red] {escape(label)}", highlight=False)
+            return PlanResult(plan, [StepRecord(s, "not run") for s in plan.steps], error=failure)
+        if text:
+            err_console.print(f"[dim]✓ {escape(label)}{escape(f' — {message}' if message else '')}[/dim]", highlight=False)
+    return None
 
 
 def _execute(plan: Plan, ctx: RunContext) -> PlanResult:
@@ -178,14 +203,15 @@ def run_plan(plan: Plan, ctx: RunContext) -> PlanResult:
     if ctx.options.dry_run:
         result = PlanResult(plan, [StepRecord(s, "planned") for s in plan.steps], dry_run=True)
         if ctx.options.output == "json":
-            out_console.print_json(json.dumps(result.as_dict()))
+            checks = [step.as_dict() for step in preflight_steps(plan.needs)]
+            out_console.print_json(json.dumps({**result.as_dict(), "checks": checks}))
         else:
             print_plan(plan)
         return result
     started = time.monotonic()
     with _guarded(plan, ctx):
         try:
-            result = _execute(plan, ctx)
+            result = _preflight(plan, ctx) or _execute(plan, ctx)
         except BaseException:  # Ctrl-C, SIGTERM from cron's timeout: the partial run is still audited
             _audit(plan, ctx, "interrupted", started, None)
             raise

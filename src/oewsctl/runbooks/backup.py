@@ -11,13 +11,20 @@ One folder per run under ``backup.dest``, named by its UTC time (``20261126T0315
 
 It is written as ``.ID.partial`` and renamed when complete and verified, so a crashed run never
 looks like a backup; older backups are pruned (newest ``keep`` kept) only after that, together
-with the ``.ID.partial`` folders a killed run (SIGKILL, power loss) could not remove itself.
+with the ``.ID.partial`` folders a killed run (SIGKILL, power loss) could not remove itself: those
+untouched for the lock's stale age (``core.lock.STALE_SECONDS``), never a folder another backup
+(another cluster's, or another machine's, into the same ``dest``) is still writing.
+
+``restore`` applies only what ``verify`` checked: state files listed in ``manifest.json`` with
+their SHA-256, holding kinds oewsctl itself renders; ``verify`` reports any file the manifest
+does not list (a planted ``state/99-clusterrolebinding-x.yaml`` makes the backup unusable).
 Secret objects are never written: their values live in Azure Key Vault (ESO syncs them back)
 or are set again with ``oewsctl secrets set``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -35,9 +42,10 @@ from oewsctl.clients import transfer
 from oewsctl.clients.kube import Kube, ref
 from oewsctl.configuration.loading import parse_config, resolve_config_path
 from oewsctl.core.errors import OewsctlError, UsageError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.lock import STALE_SECONDS, is_stale
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.database import PushOptions, Release, db_node_names, push_steps, restart_and_confirm
-from oewsctl.runbooks.deploy import manifests
+from oewsctl.runbooks.manifests import listing
 from oewsctl.runbooks.render import file_name, to_yaml
 from oewsctl.runbooks.rollout import Target, wait_step
 
@@ -74,7 +82,7 @@ def clean(obj: dict[str, Any]) -> dict[str, Any]:
 def export_state(kube: Kube, config: "Config") -> list[dict[str, Any]]:
     """The live counterparts of every object oewsctl renders (in apply order), cleaned; never a Secret."""
     found = []
-    for obj in manifests(config):
+    for obj in listing(config):
         if obj["kind"] == "Secret":
             continue
         live = kube.live(obj)
@@ -145,36 +153,66 @@ def find_backup(dest: Path, backup_id: str) -> Backup:
     raise UsageError(f"no backup {backup_id!r} in {dest} (newest: {known})", hint="list them with: oewsctl backup list (or pass --dest DIR)")
 
 
+def managed_kinds(config: "Config") -> set[tuple[str, str]]:
+    """``(apiVersion, kind)`` of every object oewsctl renders for ``config``: all a restore may apply."""
+    return {(obj["apiVersion"], obj["kind"]) for obj in listing(config) if obj["kind"] != "Secret"}
+
+
+def _listed(folder: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The manifest's file entries by path, kept only when the path stays inside ``folder``."""
+    root = folder.resolve()
+    return {entry["path"]: entry for entry in manifest.get("files", []) if (root / entry["path"]).resolve().is_relative_to(root)}
+
+
+def _state_problems(folder: Path, paths: list[str], saved: "Config | None") -> list[str]:
+    """Listed state files that are not Kubernetes objects, or hold a kind oewsctl never renders."""
+    kinds = managed_kinds(saved) if saved is not None else None
+    problems = []
+    for rel in paths:
+        try:
+            docs = [d for d in yaml.safe_load_all((folder / rel).read_text()) if d]
+        except (OSError, yaml.YAMLError) as exc:
+            problems.append(f"{rel}: invalid YAML ({exc})")
+            continue
+        if not all(isinstance(d, dict) and d.get("kind") and (d.get("metadata") or {}).get("name") for d in docs):
+            problems.append(f"{rel}: not a Kubernetes object")
+            continue
+        for doc in docs:
+            if kinds is not None and (doc.get("apiVersion"), doc["kind"]) not in kinds:
+                problems.append(f"{rel}: {doc['kind']} {doc['metadata']['name']} ({doc.get('apiVersion')}) is not a kind oewsctl renders; "
+                                "restore refuses it")
+    return problems
+
+
 def verify(folder: Path) -> list[str]:
-    """Every problem with a backup folder: hashes, the database, the manifests. Empty when sound."""
+    """Every problem with a backup folder: hashes, files the manifest does not list, the database,
+    the manifests, foreign kinds in state/. Empty when sound: then restore may use it."""
     from oews_api.builder.validate import validate_database
 
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         return [f"{folder / MANIFEST}: unreadable ({exc})"]
-    problems = []
-    for entry in manifest.get("files", []):
-        path = folder / entry["path"]
+    listed = _listed(folder, manifest)
+    problems = [f"{entry['path']}: outside the backup folder" for entry in manifest.get("files", []) if entry["path"] not in listed]
+    for rel, entry in listed.items():
+        path = folder / rel
         if not path.is_file():
-            problems.append(f"{entry['path']}: missing")
+            problems.append(f"{rel}: missing")
         elif path.stat().st_size != entry["size"] or file_sha256(path) != entry["sha256"]:
-            problems.append(f"{entry['path']}: SHA-256 or size differs from manifest.json (damaged)")
+            problems.append(f"{rel}: SHA-256 or size differs from manifest.json (damaged)")
+    present = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p != folder / MANIFEST)
+    problems.extend(f"{rel}: not listed in manifest.json (not written by `backup run`; remove it)" for rel in present if rel not in listed)
     database = folder / DB_FILE
     if database.is_file():
         report = validate_database(database)
         problems.extend(f"{DB_FILE}: {p}" for p in report.problems)
-    for path in sorted((folder / STATE_DIR).glob("*.yaml")):
-        try:
-            docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
-            if not all(isinstance(d, dict) and d.get("kind") and d.get("metadata", {}).get("name") for d in docs):
-                problems.append(f"{STATE_DIR}/{path.name}: not a Kubernetes object")
-        except yaml.YAMLError as exc:
-            problems.append(f"{STATE_DIR}/{path.name}: invalid YAML ({exc})")
+    saved = None
     try:
-        parse_config((folder / CONFIG_FILE).read_text(), source=CONFIG_FILE)
+        saved = parse_config((folder / CONFIG_FILE).read_text(), source=CONFIG_FILE)
     except (OSError, OewsctlError) as exc:
         problems.append(f"{CONFIG_FILE}: {getattr(exc, 'message', exc)}")
+    problems.extend(_state_problems(folder, sorted(rel for rel in listed if rel.startswith(f"{STATE_DIR}/")), saved))
     return problems
 
 
@@ -266,13 +304,14 @@ def _finish(options: BackupOptions, work: Path, final: Path, collected: _Collect
 
 
 def prunable(dest: Path, keep: int) -> list[Path]:
-    """The oldest complete backups beyond ``keep``, then the ``.ID.partial`` folders of interrupted runs.
+    """The oldest complete backups beyond ``keep``, then the stale ``.ID.partial`` folders of dead runs.
 
-    Only called under the cluster lock, after this run's own folder was renamed: no partial
-    folder is still being written.
+    Called after this run's own folder was renamed (a failed run removes its own). The cluster lock
+    does not cover a ``dest`` shared with another cluster or machine, so a partial folder counts as
+    dead only once nothing in it changed for the lock's stale age.
     """
     backups = list_backups(dest)
-    stale = sorted(p for p in dest.glob(".*.partial") if p.is_dir()) if dest.is_dir() else []
+    stale = sorted(p for p in dest.glob(".*.partial") if p.is_dir() and is_stale(p)) if dest.is_dir() else []
     return [b.path for b in backups[: max(0, len(backups) - keep)]] + stale
 
 
@@ -292,7 +331,7 @@ def backup_plan(config: "Config", options: BackupOptions) -> tuple[Plan, Path]:
     backup_id = new_id(options.dest)
     work = options.dest / f".{backup_id}.partial"
     final = options.dest / backup_id
-    plan = Plan("backup run")
+    plan = Plan("backup run", needs=Needs(kube=True))  # the database comes from any DB node that answers
     collected = _Collected()
     plan.add(_copy_database(config, work, collected))
     plan.add(_export(config, work, collected))
@@ -301,7 +340,7 @@ def backup_plan(config: "Config", options: BackupOptions) -> tuple[Plan, Path]:
                   action=lambda ctx: ", ".join(f"removed {i}" for i in prune(options.dest, options.keep)) or None,
                   skip_if=lambda ctx: None if prunable(options.dest, options.keep) else "nothing to prune",
                   detail="only complete, verified backups count; the new one is never pruned; "
-                  "leftover .ID.partial folders of interrupted runs are removed"))
+                  f".ID.partial folders of dead runs (untouched for {STALE_SECONDS // 3600} h) are removed, a running backup's never"))
     return plan, work
 
 
@@ -315,7 +354,17 @@ def options_for(config: "Config", config_path: Path | None, dest: Path | None, k
 
 
 def saved_objects(backup: Backup) -> list[dict[str, Any]]:
-    return [doc for path in sorted((backup.path / STATE_DIR).glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+    """The saved objects, from the state files manifest.json lists, each read once and checked against
+    its SHA-256 (what :func:`verify` passed is what gets applied; an unlisted file never is)."""
+    objects = []
+    for rel, entry in sorted(_listed(backup.path, backup.manifest).items()):
+        if not rel.startswith(f"{STATE_DIR}/"):
+            continue
+        data = (backup.path / rel).read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise OewsctlError(f"backup {backup.id}: {rel} changed after it was verified", hint="run `oewsctl backup verify` and restore again")
+        objects.extend(doc for doc in yaml.safe_load_all(data) if doc)
+    return objects
 
 
 def _restore_object(obj: dict[str, Any], overwrite: bool) -> Step:
@@ -347,9 +396,10 @@ def restore_plan(config: "Config", backup: Backup, *, node: str | None = None, o
     """Push the saved database, recreate the saved objects, wait, check every pod serves it."""
     problems = verify(backup.path)
     if problems:
-        raise OewsctlError(f"backup {backup.id} is damaged: " + "; ".join(problems), hint="pick another one: oewsctl backup list")
+        raise OewsctlError(f"backup {backup.id} failed verification, nothing restored: " + "; ".join(problems),
+                           hint=f"see `oewsctl backup verify {backup.id}`; pick another backup (oewsctl backup list) or remove what it names")
     release = backup.database
-    plan = Plan(f"restore {backup.id}" + (f" --node {node}" if node else ""))
+    plan = Plan(f"restore {backup.id}" + (f" --node {node}" if node else ""), needs=Needs(kube=True, nodes=tuple(db_node_names(config, node))))
     plan.extend(push_steps(config, backup.path / DB_FILE, release, PushOptions(node=node)))
     plan.extend([_restore_object(obj, overwrite) for obj in saved_objects(backup)])
     plan.add(wait_step(Target.of(config)))

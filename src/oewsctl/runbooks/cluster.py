@@ -25,8 +25,9 @@ from oewsctl.core.console import err_console
 from oewsctl.core.constants import READY_TIMEOUT
 from oewsctl.core.context import RunContext
 from oewsctl.core.errors import OewsctlError, UsageError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.core.runner import run_step
+from oewsctl.runbooks import nodes
 
 INSTALLER = "/usr/local/bin/k3s-install.sh"
 INSTALLER_URL_ENV = "OEWSCTL_K3S_INSTALL_URL"
@@ -305,8 +306,13 @@ def _ordered(config: Config) -> list[NodeConfig]:
     return [config.server_node] + [n for n in config.nodes if n.name != config.cluster.server]
 
 
-def _cordon_steps(run: _Install, node: NodeConfig, upgrade: bool) -> tuple[Step, Step] | None:
-    """For --upgrade of an agent: cordon + drain before, uncordon after (skipped when current)."""
+def _cordon_steps(run: _Install, node: NodeConfig, upgrade: bool, drain_timeout: float) -> tuple[Step, Step] | None:
+    """For --upgrade of an agent: cordon + drain before, uncordon after (skipped when current).
+
+    The drain is ``kubectl drain``'s: evictions through the Eviction API, so the app's
+    PodDisruptionBudget (minAvailable 1) holds a pod on the node until another replica is ready;
+    refusals (429) are retried until ``drain_timeout``, then the upgrade stops with the node
+    uncordoned again and nothing on it changed."""
     if not upgrade or node.role != "agent":
         return None
     name = node.name
@@ -315,27 +321,22 @@ def _cordon_steps(run: _Install, node: NodeConfig, upgrade: bool) -> tuple[Step,
     def cordon(ctx: RunContext) -> str:
         nonlocal held
         kube = ctx.kube
-        kube.patch("v1", "Node", name, None, {"spec": {"unschedulable": True}})
+        cordoned = nodes.cordon(kube, name)
         held = True
-        evicted = 0
-        for pod in kube.list("v1", "Pod"):
-            owners = (pod.get("metadata") or {}).get("ownerReferences") or []
-            if (pod.get("spec") or {}).get("nodeName") == name and not any(o.get("kind") == "DaemonSet" for o in owners):
-                kube.delete("v1", "Pod", pod["metadata"]["name"], pod["metadata"]["namespace"])
-                evicted += 1
-        return f"cordoned, {evicted} pod(s) moved away"
+        return f"{cordoned}; {nodes.drain(kube, name, timeout=drain_timeout, echo=lambda line: err_console.print(f'    {line}', markup=False))}"
 
     def uncordon(ctx: RunContext) -> str:
         nonlocal held
-        ctx.kube.patch("v1", "Node", name, None, {"spec": {"unschedulable": None}})
+        done = nodes.uncordon(ctx.kube, name)
         held = False
-        return "schedulable again"
+        return done
 
     def not_cordoned(ctx: RunContext) -> str | None:
         return None if held else "not cordoned by this run"
 
     return (Step("cordon and drain before the upgrade", node=name, action=cordon, skip_if=_skip_installed(run, node, upgrade=True),
-                 detail=f"PATCH node {name} unschedulable; delete its non-DaemonSet pods"),
+                 detail=f"PATCH node {name} unschedulable; POST pods/NAME/eviction for each of its pods but DaemonSets' "
+                 f"(PodDisruptionBudgets honoured, refusals retried for up to {drain_timeout:.0f}s)"),
             Step("uncordon", node=name, action=uncordon, skip_if=not_cordoned, detail=f"PATCH node {name} schedulable"))
 
 
@@ -360,10 +361,10 @@ def _uncordon_on_failure(step: Step, uncordon: Step) -> Step:
     return replace(step, command=None, sudo=False, stdin=None, action=guarded, detail=step.detail or step.shown())
 
 
-def _upgrade_steps(run: _Install, config: Config, node: NodeConfig, steps: list[Step], upgrade: bool) -> list[Step]:
+def _upgrade_steps(run: _Install, config: Config, node: NodeConfig, steps: list[Step], upgrade: bool, timeout: float) -> list[Step]:
     """``steps`` of one node; for an agent under --upgrade: cordon + drain, the steps, Ready on
     the new version, uncordon, where every step after the cordon uncordons the node if it fails."""
-    cordon = _cordon_steps(run, node, upgrade)
+    cordon = _cordon_steps(run, node, upgrade, timeout)
     if cordon is None:
         return steps
     before, uncordon = cordon
@@ -377,11 +378,11 @@ def install_plan(config: Config, *, airgap: Path | None = None, upgrade: bool = 
     release = Airgap(airgap) if airgap is not None else None
     if release is not None:
         release.check(config)
-    plan = Plan("cluster upgrade" if upgrade else "cluster install")
+    plan = Plan("cluster upgrade" if upgrade else "cluster install", needs=Needs(nodes=tuple(n.name for n in _ordered(config))))
     agents = [n for n in config.nodes if n.role == "agent"]
     run = _Install()
     for node in _ordered(config):
-        plan.extend(_upgrade_steps(run, config, node, _node_steps(run, config, node, release, upgrade), upgrade))
+        plan.extend(_upgrade_steps(run, config, node, _node_steps(run, config, node, release, upgrade), upgrade, ready_timeout))
         if node.role == "server" and agents:
             plan.add(Step(f"read the join token ({NODE_TOKEN}, sudo)", node=node.name, action=lambda ctx: _read_token(ctx, run), skip_if=_agents_current(run, agents),
                           detail="kept in memory; reaches agents only inside their 0600 config file"))
@@ -394,13 +395,13 @@ def install_plan(config: Config, *, airgap: Path | None = None, upgrade: bool = 
 
 
 def kubeconfig_plan(config: Config) -> Plan:
-    return Plan("cluster kubeconfig", [kubeconfig_step(config)])
+    return Plan("cluster kubeconfig", [kubeconfig_step(config)], needs=Needs(nodes=(config.cluster.server,)))
 
 
 def uninstall_plan(config: Config, node: str | None = None) -> Plan:
     """Run the k3s uninstall script on one node, or on every node (agents first, server last)."""
     targets = [config.node(node)] if node else list(reversed(_ordered(config)))
-    plan = Plan("cluster uninstall")
+    plan = Plan("cluster uninstall", needs=Needs(nodes=tuple(t.name for t in targets)))
     for target in targets:
         script = UNINSTALL[target.role]
         plan.add(Step(

@@ -9,35 +9,42 @@ On every node labelled ``oews/db=true``, beside ``database.path`` (``/opt/k3s/st
 - ``.oews.db.releases.json``: what was pushed (SHA-256, release, years) for the live file and each
   version, so ``db status`` can name releases without opening the database on the node.
 
-A push uploads and verifies the file on *every* node before it switches *any*: a failure while
-uploading removes the staged files everywhere and leaves every live file as it was. A failure
-while switching (node k of n) cannot undo the nodes already switched: the error names which nodes
-serve the new file and which still serve the previous one, and no staged file is left. The
-ledgers are written once every rename is done, so a ledger that cannot be written never stops
-another node's switch.
+A push uploads to *every* node at once (OpenSSH, zstd-compressed when the measured link is
+slower than 400 Mbit/s) while the file is validated locally, and switches *any* node only once
+the validation passed and every node holds the file with the right SHA-256. A failure (or Ctrl-C)
+while uploading removes the staged files everywhere and leaves every live file as it was. A
+failure while switching (node k of n) cannot undo the nodes already switched: the error names
+which nodes serve the new file and which still serve the previous one, and no staged file is
+left; after Ctrl-C the nodes themselves are asked which file they serve. Per node: one round trip
+to inspect, the upload (which writes, hashes and fsyncs the staged file), one round trip to switch
+(rename, fsync of the directory, prune, ledger). A ledger that cannot be written is reported, and
+never stops another node's switch.
 """
 
 from __future__ import annotations
 
 import json
 import posixpath
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from oewsctl.clients import transfer
 from oewsctl.clients.kube import Kube, is_ready, wait_until
-from oewsctl.clients.transfer import FREE_KIB, remote_sha256, temp_name
+from oewsctl.clients.transfer import FREE_KIB, SHA256, temp_name
 from oewsctl.core.console import interactive
 from oewsctl.core.errors import OewsctlError, UsageError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
+from oewsctl.runbooks.db_artifact import REF_ANNOTATION
 from oewsctl.runbooks.render import APP_NAME
 from oewsctl.runbooks.rollout import Target, restart, wait_step
 
 if TYPE_CHECKING:
     from oewsctl.clients.ssh import SSHPool
+    from oewsctl.clients.transfer import Sent
     from oewsctl.configuration.schema import Config
     from oewsctl.core.context import RunContext
 
@@ -48,34 +55,56 @@ SPACE_MARGIN = 16 * 1024 * 1024
 """Free space demanded beyond the file itself (the filesystem must not end up full)."""
 
 INSPECT = (
-    FREE_KIB + 'live=$1; dir=${live%/*}; base=${live##*/}\n'
+    FREE_KIB + 'live=$1 hash=$2; dir=${live%/*}; base=${live##*/}\n'
     'echo "avail_kib $(free_kib "$dir")"\n'
-    '[ -f "$live" ] && echo "live $(stat -c \'%i %s\' -- "$live")"\n'
+    'if [ -f "$live" ]; then echo "live $(stat -c \'%i %s\' -- "$live")"\n'
+    '  [ "$hash" = 1 ] && echo "live_sha $(set -- "$live"; ' + SHA256 + ')"; fi\n'
     'for v in "$dir/$base".v*; do n=${v##*.v}; case $n in ""|*[!0-9]*) continue;; esac\n'
     '  [ -f "$v" ] && echo "version $n $(stat -c \'%i %s %Y\' -- "$v")"; done\n'
+    'if command -v zstd >/dev/null 2>&1; then echo "unzstd zstd"\n'
+    'elif python3 -c "import compression.zstd" 2>/dev/null || python3 -c "import zstandard" 2>/dev/null; then echo "unzstd python"; fi\n'
     '[ -r "$dir/.$base.releases.json" ] && { echo ledger; cat -- "$dir/.$base.releases.json"; }\n'
     'exit 0'
 )
-"""Run as ``sh -c INSPECT sh LIVE``: free KiB where the file goes (the nearest existing directory:
-a fresh node has no storage dir yet), live inode/size, versions, then the ledger (JSON). Reads only."""
+"""Run as ``sh -c INSPECT sh LIVE HASH``: free KiB where the file goes (the nearest existing directory:
+a fresh node has no storage dir yet), live inode/size (and SHA-256 when HASH is 1), versions, which
+zstd decompressor the node has, then the ledger (JSON). One round trip; reads only."""
+
+PY_UNZSTD = (
+    "import sys, shutil\n"
+    "try:\n from compression.zstd import ZstdFile\n src = ZstdFile(sys.stdin.buffer)\n"
+    "except ImportError:\n import zstandard\n src = zstandard.ZstdDecompressor().stream_reader(sys.stdin.buffer)\n"
+    "shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)\n"
+)
+RECEIVE = (
+    'set -o pipefail; dest=$1 codec=$2; dir=${dest%/*}\n'
+    'case $codec in zstd) unpack() { zstd -d -q -c; };; python) unpack() { python3 -c "$3"; };; *) unpack() { cat; };; esac\n'
+    'if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r; }; else digest() { sha256sum; }; fi\n'
+    'mkdir -p -- "$dir" && rm -f -- "$dest" && umask 077 || exit 73\n'
+    'sha=$(unpack | tee -- "$dest" | digest | cut -c1-64) || { rc=$?; rm -f -- "$dest"; echo "writing $dest failed (exit $rc)" >&2; exit 74; }\n'
+    '{ sync -- "$dest" "$dir" 2>/dev/null || sync; } && chmod 0444 -- "$dest" || { rm -f -- "$dest"; exit 74; }\n'
+    'echo "sha256 $sha"; echo "size $(stat -c %s -- "$dest")"'
+)
+"""Run as ``bash -c RECEIVE bash STAGED CODEC PY_UNZSTD`` with the file (raw or zstd) on stdin: write the
+staged file while hashing it, fsync it and its directory, chmod 0444, print its SHA-256 and size.
+The caller compares that SHA-256 with its own before any switch. Any failure removes the file."""
 
 SWITCH = (
-    'live=$1 staged=$2 keep=$3; dir=${live%/*}; base=${live##*/}\n'
+    'live=$1 staged=$2 kept=$3 ledger=$4; shift 4; dir=${live%/*}\n'
     '[ -f "$staged" ] || { echo "$staged is missing (the upload did not finish)" >&2; exit 66; }\n'
-    'versions() { for v in "$dir/$base".v*; do n=${v##*.v}; case $n in ""|*[!0-9]*) continue;; esac; echo "$n"; done | sort -n; }\n'
-    'kept=""\n'
-    'if [ -f "$live" ]; then\n'
-    '  for n in $(versions); do [ "$dir/$base.v$n" -ef "$live" ] && kept=$n; done\n'
-    '  if [ -z "$kept" ]; then last=$(versions | tail -n 1); kept=$(( ${last:-0} + 1 )); ln -- "$live" "$dir/$base.v$kept" || exit 1; fi\n'
-    '  echo "kept $kept"\n'
-    'fi\n'
+    'if [ "$kept" != - ]; then ln -- "$live" "$live.v$kept" || exit 1; fi\n'
     'mv -f -- "$staged" "$live" || exit 1\n'
-    'total=$(versions | wc -l)\n'
-    'if [ "$total" -gt "$keep" ]; then for n in $(versions | head -n $(( total - keep ))); do rm -f -- "$dir/$base.v$n" && echo "pruned $n"; done; fi\n'
+    '{ sync -- "$dir" 2>/dev/null || sync; }\n'
+    'for n in "$@"; do rm -f -- "$live.v$n"; done\n'
+    'if cat > "$ledger.tmp" && chmod 0644 -- "$ledger.tmp" && mv -f -- "$ledger.tmp" "$ledger"; then echo ledger\n'
+    'else rm -f -- "$ledger.tmp"; echo "ledger: $ledger could not be written" >&2; fi\n'
     'exit 0'
 )
-"""Run as ``sh -c SWITCH sh LIVE STAGED KEEP``: keep the live file as the next version (hard link,
-unless it already is one), rename the staged file over it (atomic), prune versions beyond KEEP."""
+"""Run as ``sh -c SWITCH sh LIVE STAGED KEPT LEDGER [PRUNE...]`` with the new ledger (JSON) on stdin:
+hard-link the live file as version KEPT (``-``: it already is a version, or there is none), rename
+the staged file over it (atomic; the directory fsynced after), remove the PRUNE versions, replace
+the ledger. A ledger that cannot be written is reported (stdout lacks ``ledger``), never fatal:
+the rename is done. What to keep and prune is decided by :func:`switch_args` from the inspection."""
 
 STAGE_VERSION = 'ln -f -- "$1" "$2" && chmod 0444 -- "$2"'
 """Run as ``sh -c STAGE_VERSION sh VERSION STAGED``: a kept version becomes the staged file (rollback)."""
@@ -126,6 +155,10 @@ class NodeState:
     avail: int
     live_inode: int | None = None
     live_size: int | None = None
+    live_sha: str | None = None
+    """Only when inspected with ``hash_live``."""
+    unzstd: str | None = None
+    """``zstd`` or ``python`` (a Python that can decompress zstd) when the node can take a compressed upload."""
     versions: list[Version] = field(default_factory=list)
     ledger_live: Release | None = None
     ledger_versions: dict[int, Release] = field(default_factory=dict)
@@ -140,6 +173,14 @@ class NodeState:
 
     def version(self, number: int) -> Version | None:
         return next((v for v in self.versions if v.number == number), None)
+
+    def live_release(self) -> Release | None:
+        """What the live file is: the ledger's entry when its SHA-256 matches, else just its hash and size."""
+        if self.live_sha is None or self.live_size is None:
+            return None
+        if self.ledger_live is not None and self.ledger_live.sha256 == self.live_sha:
+            return self.ledger_live
+        return Release(self.live_sha, self.live_size)
 
 
 def mib(size: int) -> str:
@@ -156,6 +197,10 @@ def parse_inspect(node: str, text: str) -> NodeState:
             state.avail = int(words[1]) * 1024
         elif words[:1] == ["live"] and len(words) == 3:
             state.live_inode, state.live_size = int(words[1]), int(words[2])
+        elif words[:1] == ["live_sha"] and len(words) == 2 and len(words[1]) == 64:
+            state.live_sha = words[1]
+        elif words[:1] == ["unzstd"] and len(words) == 2:
+            state.unzstd = words[1]
         elif words[:1] == ["version"] and len(words) == 5:
             state.versions.append(Version(*map(int, words[1:])))
     state.versions.sort(key=lambda v: v.number)
@@ -185,36 +230,50 @@ class Layout:
         return f"{self.live}.v{number}"
 
 
-def inspect_node(pool: "SSHPool", node: str, layout: Layout) -> NodeState:
-    result = pool.check(node, ["sh", "-c", INSPECT, "sh", layout.live], sudo=True, what=f"inspect {layout.dir}")
+def inspect_node(pool: "SSHPool", node: str, layout: Layout, hash_live: bool = False) -> NodeState:
+    result = pool.check(node, ["sh", "-c", INSPECT, "sh", layout.live, "1" if hash_live else "0"], sudo=True, what=f"inspect {layout.dir}")
     return parse_inspect(node, result.stdout)
 
 
-def write_ledger(pool: "SSHPool", node: str, layout: Layout, live: Release | None, versions: dict[int, Release]) -> None:
-    body = {"live": asdict(live) if live else None, "versions": {str(n): asdict(r) for n, r in sorted(versions.items())}}
-    transfer.write_file(pool, node, layout.ledger, json.dumps(body, indent=1).encode(), mode=0o644, sudo=True)
+@dataclass(frozen=True)
+class SwitchArgs:
+    """What a switch does on one node, decided from its inspection (``SWITCH`` only carries it out)."""
+
+    link: int | None
+    """The version number to hard-link the live file as (None: it already is a version, or there is none)."""
+    kept: int | None
+    """The version the live file is kept as after the switch (None: no live file yet)."""
+    prune: list[int]
 
 
-def switch_node(pool: "SSHPool", node: str, layout: Layout, keep: int, state: NodeState, kept_as: Release | None) -> tuple[dict[int, Release], str]:
-    """Keep the live file (``kept_as``) as a version, rename the staged file over it, prune.
+def switch_args(state: NodeState, keep: int) -> SwitchArgs:
+    """Keep the live file as a version (the existing one when it already is one), prune the oldest beyond ``keep``."""
+    if state.live_inode is None:
+        return SwitchArgs(None, None, [])
+    numbers = [v.number for v in state.versions]
+    same = [v.number for v in state.versions if v.inode == state.live_inode]
+    link = None if same else max(numbers, default=0) + 1
+    kept = max(same) if same else link
+    after = sorted({*numbers, kept})
+    return SwitchArgs(link, kept, after[: max(0, len(after) - keep)])
 
-    Returns the versions the node's ledger should now list, and a summary line; the ledger itself
-    is written by the record step, once every node has switched.
-    """
-    result = pool.check(node, ["sh", "-c", SWITCH, "sh", layout.live, layout.staged, str(keep)], sudo=True,
-                        what=f"switch {layout.live}")
+
+def switch_node(pool: "SSHPool", node: str, layout: Layout, keep: int, state: NodeState, new: Release | None,
+                kept_as: Release | None) -> tuple[str, bool]:
+    """One round trip: keep the live file (``kept_as``) as a version, rename the staged file over it,
+    prune, and write the ledger naming ``new`` as live. Returns (summary, whether the ledger was written)."""
+    plan = switch_args(state, keep)
     versions = dict(state.ledger_versions)
-    kept: list[str] = []
-    for line in result.stdout.splitlines():
-        word, _, number = line.partition(" ")
-        if word == "kept" and number.isdigit():
-            if int(number) not in versions and kept_as is not None:
-                versions[int(number)] = kept_as
-            kept.append(f"previous kept as {posixpath.basename(layout.version(int(number)))}")
-        elif word == "pruned" and number.isdigit():
-            versions.pop(int(number), None)
-            kept.append(f"pruned v{number}")
-    return versions, ", ".join(kept) or "first database on this node"
+    if plan.kept is not None and plan.kept not in versions and kept_as is not None:
+        versions[plan.kept] = kept_as
+    for number in plan.prune:
+        versions.pop(number, None)
+    ledger = json.dumps({"live": asdict(new) if new else None, "versions": {str(n): asdict(r) for n, r in sorted(versions.items())}}, indent=1)
+    argv = ["sh", "-c", SWITCH, "sh", layout.live, layout.staged, "-" if plan.link is None else str(plan.link), layout.ledger, *map(str, plan.prune)]
+    result = pool.check(node, argv, sudo=True, stdin=ledger.encode(), what=f"switch {layout.live}")
+    notes = [f"previous kept as {posixpath.basename(layout.version(plan.kept))}"] if plan.kept is not None else ["first database on this node"]
+    notes += [f"pruned v{n}" for n in plan.prune]
+    return ", ".join(notes), "ledger" in result.stdout.split()
 
 
 def cleanup_staged(pool: "SSHPool", nodes: Sequence[str], layout: Layout) -> list[str]:
@@ -228,81 +287,78 @@ def cleanup_staged(pool: "SSHPool", nodes: Sequence[str], layout: Layout) -> lis
     return failed
 
 
+def _cleanup_note(pool: "SSHPool", nodes: Sequence[str], layout: Layout) -> str:
+    left = cleanup_staged(pool, nodes, layout)
+    return f"could not remove {layout.staged} on {', '.join(left)}" if left else f"staged files removed on {', '.join(nodes)}"
+
+
 @dataclass
 class _DbRun:
     """What the steps of one ``db push`` / ``db rollback`` plan hand on (one per plan)."""
 
     nodes: dict[str, NodeState] = field(default_factory=dict)
-    """Each DB node as inspected by the first steps."""
-    live_sha: dict[str, str] = field(default_factory=dict)
-    """SHA-256 of each node's live file (push)."""
-    switched: dict[str, tuple[Release | None, dict[int, Release]]] = field(default_factory=dict)
-    """Node -> (its new live release, the versions its ledger lists): switched, ledger not yet written."""
+    """Each DB node as inspected by the first step."""
     serving: set[str] = field(default_factory=set)
     """The nodes whose live file is the one this run puts in place (switched, or already it)."""
+    unrecorded: list[str] = field(default_factory=list)
+    """Switched nodes whose ledger could not be written."""
     rollback: dict[str, Choice] | None = None
     """Rollback: the version each node goes back to, chosen once by the staging step."""
-
-
-def _record(ctx: "RunContext", run: _DbRun, layout: Layout) -> list[str]:
-    """Write the ledger of every switched node; one "node: error" line per node where that failed."""
-    failed = []
-    for node, (live, versions) in run.switched.items():
-        try:
-            write_ledger(ctx.ssh, node, layout, live, versions)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping: one node's failure (even a raw socket error) must not skip the others
-            message = exc.message if isinstance(exc, OewsctlError) else str(exc) or type(exc).__name__
-            failed.append(message if message.startswith(node) else f"{node}: {message}")
-    run.switched.clear()
-    return failed
+    local_sha: str | None = None
+    """Push: the SHA-256 of the local file (hashed while the nodes are inspected)."""
+    new: Release | None = None
+    """Push: the release being pushed, once validated."""
+    codec: dict[str, str] = field(default_factory=dict)
+    """Push: how each node receives the file (``none``, ``zstd``, ``python``), and why, for the step line."""
+    why: dict[str, str] = field(default_factory=dict)
 
 
 def _switch_action(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], keep: int, retry: str,
-                release: "Callable[[RunContext], tuple[Release | None, Release | None]]") -> "Callable[[RunContext], str]":
+                   release: "Callable[[RunContext], tuple[Release | None, Release | None]]") -> "Callable[[RunContext], str]":
     """The body of a switch step on ``node``; ``release(ctx)`` gives (the new live release, what the current file is).
 
     When the switch fails, the nodes switched before stay switched (a rename cannot be taken back
     safely on a node that may be serving it): the error names which nodes serve which file,
-    removes the staged files left, records the switched nodes' ledgers, and says to ``retry``.
+    removes the staged files left, and says to ``retry``.
     """
     def switch(ctx: "RunContext") -> str:
         new, kept_as = release(ctx)
         try:
-            versions, summary = switch_node(ctx.ssh, node, layout, keep, run.nodes[node], kept_as)
+            summary, recorded = switch_node(ctx.ssh, node, layout, keep, run.nodes[node], new, kept_as)
         except OewsctlError as exc:
             serving = [n for n in nodes if n in run.serving]
             behind = [n for n in nodes if n not in serving]
-            left = cleanup_staged(ctx.ssh, behind, layout)
-            unrecorded = _record(ctx, run, layout)
             notes = [f"switched: {', '.join(serving) or 'no node'}", f"not switched (still on the previous file): {', '.join(behind)}",
-                     f"could not remove {layout.staged} on {', '.join(left)}" if left else f"staged files removed on {', '.join(behind)}"]
-            notes += [f"ledger not written on {line}" for line in unrecorded]
+                     _cleanup_note(ctx.ssh, behind, layout)]
+            notes += [f"ledger not written on {n}" for n in run.unrecorded]
             where = "the DB nodes now hold different files" if serving else "no live file was changed"
             raise OewsctlError(f"{exc.message}; " + "; ".join(notes),
                                hint=f"{where}. Fix {node}, then {retry}; `oewsctl db status` shows each node") from None
-        run.switched[node] = (new, versions)
         run.serving.add(node)
+        if not recorded:
+            run.unrecorded.append(node)
+            summary += f"; {layout.ledger} NOT written"
         return summary
 
     return switch
 
 
-def _record_step(run: _DbRun, layout: Layout) -> Step:
-    """After every switch: write each switched node's ledger (what ``db status`` names releases from)."""
-    def record(ctx: "RunContext") -> str:
-        nodes = ", ".join(run.switched)
-        failed = _record(ctx, run, layout)
-        if failed:
-            raise OewsctlError(f"every DB node switched, but {layout.ledger} could not be written: " + "; ".join(failed),
-                               hint="the new file is live; `oewsctl db status` shows its release as unknown there until the next push")
-        return f"written on {nodes}"
+def _ledger_step(run: _DbRun, layout: Layout) -> Step:
+    """After every switch: fail (exit 1) when a node's ledger could not be written, without having stopped any switch."""
+    def check(ctx: "RunContext") -> str:
+        raise OewsctlError(f"every DB node switched, but {layout.ledger} could not be written on {', '.join(run.unrecorded)}",
+                           hint="the new file is live; `oewsctl db status` shows its release as unknown there until the next push")
 
-    return Step(f"record the new live file in {layout.ledger}", action=record,
-                skip_if=lambda ctx: None if run.switched else "no node was switched",
-                detail="on every switched node, only after every rename succeeded")
+    return Step(f"confirm {layout.ledger} names the new live file on every switched node", action=check,
+                skip_if=lambda ctx: None if run.unrecorded else "written by each switch",
+                detail="each switch writes its node's ledger in the same round trip, after the rename")
 
 
 # -- db push ---------------------------------------------------------------------------------
+
+
+COMPRESS_BELOW_MBIT = 400.0
+"""``--compress auto`` compresses (zstd) when the measured link is slower than this."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +366,7 @@ class PushOptions:
     force: bool = False
     node: str | None = None
     """Only this DB node (``restore --node``); all DB nodes otherwise."""
+    compress: Literal["auto", "zstd", "none"] = "auto"
 
 
 def db_node_names(config: "Config", only: str | None = None) -> list[str]:
@@ -326,105 +383,285 @@ def db_node_names(config: "Config", only: str | None = None) -> list[str]:
     return names
 
 
-def validate_local(path: Path) -> Release:
-    """Refuse a missing or invalid database file before any node is touched."""
+def _not_usable(path: Path, problems: Sequence[str], touched: str = "no node was touched") -> UsageError:
+    return UsageError(f"{path} is not a usable oews.db, {touched}: " + "; ".join(problems),
+                      hint=f"rebuild it (`oewsctl db build`) and check it with `oewsctl db validate {path}`")
+
+
+def validated_facts(path: Path) -> dict[str, Any]:
+    """The validation facts (sha256, size, releases, rows...) of a usable file; refuses a missing or
+    invalid one before anything leaves this machine (full integrity_check)."""
     from oews_api.builder.validate import validate_database
 
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file", hint="pass the oews.db written by `oewsctl db build`")
+    precheck_local(path)
     report = validate_database(path)
     if not report.ok:
-        raise UsageError(f"{path} is not a usable oews.db, no node was touched: " + "; ".join(report.problems),
-                         hint=f"rebuild it (`oewsctl db build`) and check it with `oewsctl db validate {path}`")
-    return Release.of(report.facts)
+        raise _not_usable(path, report.problems)
+    return report.facts
 
 
-def _same(run: _DbRun, node: str, new: Release, force: bool) -> str | None:
+def validate_local(path: Path) -> Release:
+    """``validated_facts`` as the Release a push records."""
+    return Release.of(validated_facts(path))
+
+
+def precheck_local(path: Path) -> int:
+    """What can be refused in microseconds before any node is touched: no file, not SQLite, truncated
+    (the header's page count times page size is not the file size). Returns the size."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file", hint="pass the oews.db written by `oewsctl db build`")
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        raise _not_usable(path, [f"{path}: not an SQLite database (wrong file header)"])
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    valid = header[24:28] == header[92:96]  # the page count is only meaningful when these match (SQLite file format 1.3.7)
+    if valid and pages and pages * page_size != size:
+        raise _not_usable(path, [f"{path}: {mib(size)} on disk, but its header says {pages} pages of {page_size} bytes "
+                                 f"({mib(pages * page_size)}): truncated or damaged"])
+    return size
+
+
+def _same(run: _DbRun, node: str, force: bool) -> str | None:
     state = run.nodes.get(node)
-    if force or state is None or state.live_inode is None:
+    if force or state is None or state.live_sha is None or run.local_sha is None:
         return None
-    live_sha = run.live_sha.get(node)
-    if live_sha == new.sha256:
-        return f"already serves sha256 {new.sha256[:12]}… (--force resends)"
+    if state.live_sha == run.local_sha:
+        return f"already serves sha256 {run.local_sha[:12]}… (--force resends)"
     return None
 
 
-def _live_release(state: NodeState, live_sha: str | None) -> Release | None:
-    """What the live file is: the ledger's entry when its SHA-256 matches, else just its hash and size."""
-    if live_sha is None or state.live_size is None:
-        return None
-    if state.ledger_live is not None and state.ledger_live.sha256 == live_sha:
-        return state.ledger_live
-    return Release(live_sha, state.live_size)
+class _Background:
+    """A function running on a daemon thread (never holds up the exit after Ctrl-C); ``result()`` waits."""
 
+    def __init__(self, fn: "Callable[[], Any]") -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
 
-def _inspect_step(run: _DbRun, layout: Layout, node: str, new: Release, force: bool) -> Step:
-    def inspect(ctx: "RunContext") -> str:
-        state = run.nodes[node] = inspect_node(ctx.ssh, node, layout)
-        if state.live_inode is not None:
-            run.live_sha[node] = remote_sha256(ctx.ssh, node, layout.live, sudo=True)
-        if _same(run, node, new, force):
-            run.serving.add(node)
-            return "live file already has this SHA-256"
-        need = new.size + SPACE_MARGIN
-        if state.avail < need:
-            raise OewsctlError(
-                f"{node}: only {mib(state.avail)} free in {layout.dir}, the new database needs {mib(need)} (file + {mib(SPACE_MARGIN)} margin); no node was changed",
-                hint=f"free space on {node} (old versions: {layout.live}.v*, or lower database.keep_versions) or grow the disk, then push again",
-            )
-        live = f"live {mib(state.live_size or 0)}" if state.live_inode is not None else "no live file yet"
-        return f"{mib(state.avail)} free, {live}, {len(state.versions)} kept version(s)"
-
-    return Step(f"check free disk and the live file in {layout.dir}", node=node, action=inspect,
-                detail=f"df, stat, sha256 of {layout.live} (needs {mib(new.size + SPACE_MARGIN)} free)")
-
-
-def _upload_step(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], local: Path, new: Release, force: bool) -> Step:
-    def upload(ctx: "RunContext") -> str:
-        show = ctx.options.output == "text" and interactive()
+    def _run(self, fn: "Callable[[], Any]") -> None:
         try:
-            got = transfer.upload(ctx.ssh, node, local, layout.staged, mode=0o444, sudo=True, progress=show)
-        except OewsctlError as exc:
-            left = cleanup_staged(ctx.ssh, nodes, layout)
-            note = f"; could not remove {layout.staged} on {', '.join(left)}" if left else f"; staged files removed on {', '.join(nodes)}"
-            raise OewsctlError(f"{exc.message}{note}; no live database was switched", hint=exc.hint) from None
-        if got != new.sha256:
-            cleanup_staged(ctx.ssh, nodes, layout)
-            raise OewsctlError(f"{local} changed while it was uploaded (sha256 {got[:12]}…, validated {new.sha256[:12]}…); nothing switched",
-                               hint="do not modify the file during a push; run it again")
-        return f"sha256 verified on {node}, mode 0444"
+            self._value = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
 
-    return Step(f"upload {local.name} ({mib(new.size)}) → {layout.staged}", node=node, action=upload,
-                skip_if=lambda ctx: _same(run, node, new, force),
-                detail="stream over SSH to a temp name, verify SHA-256 on the node, chmod 0444, rename to the staged name",
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _choose_codec(ctx: "RunContext", node: str, state: NodeState, compress: str) -> tuple[str, str]:
+    """(codec, why) for one node: ``auto`` measures the link (loopback: never compressed)."""
+    from oewsctl.clients.registry import is_loopback
+    from oewsctl.clients.transfer import link_mbit
+
+    why = "--compress zstd"
+    if compress == "none":
+        return "none", "--compress none"
+    if compress == "auto":
+        host = ctx.config.node(node).host if ctx.config else ""
+        if is_loopback(host) or host == "::1":
+            return "none", "loopback: not compressed"
+        rate = link_mbit(ctx.ssh, node)
+        if rate >= COMPRESS_BELOW_MBIT:
+            return "none", f"link {rate:.0f} Mbit/s: not compressed"
+        why = f"link {rate:.0f} Mbit/s"
+    if state.unzstd is None:
+        return "none", "no zstd (nor Python zstd) on the node: not compressed"
+    return state.unzstd, f"{why}: zstd"
+
+
+def _in_parallel(nodes: Sequence[str], fn: "Callable[[str], Any]") -> dict[str, Any]:
+    """``fn(node)`` for every node at once; raises one error naming every node that failed."""
+    jobs = {node: _Background(lambda node=node: fn(node)) for node in nodes}
+    results, failures = {}, []
+    for node, job in jobs.items():
+        try:
+            results[node] = job.result()
+        except OewsctlError as exc:
+            failures.append(exc.message if exc.message.startswith(node) else f"{node}: {exc.message}")
+    if failures:
+        raise OewsctlError("; ".join(failures))
+    return results
+
+
+def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path, known: Release | None, options: PushOptions) -> Step:
+    def inspect(ctx: "RunContext") -> str:
+        from oews_api.checksum import file_sha256
+
+        hashing = _Background(lambda: known.sha256 if known else file_sha256(local))
+        size = local.stat().st_size
+
+        def one(node: str) -> str:
+            state = run.nodes[node] = inspect_node(ctx.ssh, node, layout, hash_live=True)
+            run.codec[node], run.why[node] = _choose_codec(ctx, node, state, options.compress)
+            live = f"live {mib(state.live_size or 0)}" if state.live_inode is not None else "no live file yet"
+            return f"{node}: {mib(state.avail)} free, {live}, {len(state.versions)} kept version(s), {run.why[node]}"
+
+        try:
+            lines = _in_parallel(nodes, one)
+        except OewsctlError as exc:
+            raise OewsctlError(f"{exc.message}; no node was changed", hint="check the nodes with `oewsctl doctor`, then push again") from None
+        run.local_sha = hashing.result()
+        short = [f"{n}: only {mib(run.nodes[n].avail)} free in {layout.dir}" for n in nodes if not _same(run, n, options.force)
+                 and run.nodes[n].avail < size + SPACE_MARGIN]
+        if short:
+            raise OewsctlError(
+                "; ".join(short) + f", the new database needs {mib(size + SPACE_MARGIN)} (file + {mib(SPACE_MARGIN)} margin); no node was changed",
+                hint=f"free space there (old versions: {layout.live}.v*, or lower database.keep_versions) or grow the disk, then push again",
+            )
+        run.serving.update(n for n in nodes if _same(run, n, options.force))
+        return "; ".join(lines[n] + (" (already serves this file)" if n in run.serving else "") for n in nodes)
+
+    return Step(f"inspect {', '.join(nodes)} (free disk, live file, link) while hashing {local.name}", action=inspect,
+                detail=f"in parallel, one SSH round trip each: df, stat, sha256 of {layout.live}, zstd present; "
+                f"--compress {options.compress}" + (" (auto: zstd below 400 Mbit/s measured with 2 MiB)" if options.compress == "auto" else ""))
+
+
+def _receive_command(ctx: "RunContext", node: str, layout: Layout, codec: str) -> str:
+    from oewsctl.clients.ssh import remote_command
+
+    user = ctx.ssh.config.node(node).user
+    return remote_command(["bash", "-c", RECEIVE, "bash", layout.staged, codec, PY_UNZSTD], sudo=True, user=user)
+
+
+def _check_sent(node: str, layout: Layout, sent: "Sent", local_sha: str | None, size: int) -> str | None:
+    """Why the upload to ``node`` is not the file, or None when the node holds exactly it."""
+    if sent.code in (-1, 255):
+        tail = sent.stderr.strip().splitlines()[-1:] or ["connection lost"]
+        return f"{node}: upload to {layout.staged} interrupted ({tail[0]})"
+    if sent.code != 0:
+        return f"{node}: cannot write {layout.staged}: {sent.stderr.strip() or f'exit {sent.code}'}"
+    told = dict(line.split(" ", 1) for line in sent.stdout.splitlines() if " " in line)
+    if told.get("sha256") != sent.sha256 or told.get("size") != str(size):
+        return f"{node}: the staged file has sha256 {told.get('sha256', '?')[:12]}… ({told.get('size', '?')} bytes), sent {sent.sha256[:12]}… ({size} bytes)"
+    if local_sha is not None and sent.sha256 != local_sha:
+        return f"the local file changed while it was uploaded (sha256 {sent.sha256[:12]}…, hashed before {local_sha[:12]}…)"
+    return None
+
+
+def _upload_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path, known: Release | None, force: bool) -> Step:
+    def upload(ctx: "RunContext") -> str:
+        from oews_api.builder.validate import validate_database
+        from oewsctl.clients.transfer import FileSender, progress_bars
+
+        targets = [n for n in nodes if not _same(run, n, force)]
+        size = local.stat().st_size
+        validation = _Background(lambda: known or validate_database(local, quick=True))
+        started = time.monotonic()
+        show = ctx.options.output == "text" and interactive()
+        with progress_bars([f"{n}: {local.name}" for n in targets], size, show) as advances:
+            senders = {n: FileSender(ctx.ssh, n, local, _receive_command(ctx, n, layout, run.codec[n]), compress=run.codec[n] != "none",
+                                     advance=advance) for n, advance in zip(targets, advances, strict=True)}
+            jobs = {n: _Background(sender.run) for n, sender in senders.items()}
+            try:
+                sent = {n: job.result() for n, job in jobs.items()}
+                report = validation.result()
+            except BaseException:  # Ctrl-C (or a bug): stop every transfer, leave no staged file
+                for sender in senders.values():
+                    sender.abort()
+                cleanup_staged(ctx.ssh, nodes, layout)
+                raise
+        seconds = time.monotonic() - started
+        problems = [p for n in targets if (p := _check_sent(n, layout, sent[n], run.local_sha, size))]
+        if problems:
+            raise OewsctlError("; ".join(problems) + f"; {_cleanup_note(ctx.ssh, nodes, layout)}; no live database was switched",
+                               hint="check the node is up and has room (`oewsctl doctor`), then run the push again: it restarts from the beginning")
+        if isinstance(report, Release):
+            run.new = replace(report)
+        elif not report.ok:
+            raise _not_usable(local, report.problems, f"{_cleanup_note(ctx.ssh, nodes, layout)}; no live database was switched")
+        else:
+            run.new = Release.of(report.facts)
+        if run.new.sha256 != run.local_sha:
+            note = _cleanup_note(ctx.ssh, nodes, layout)
+            raise OewsctlError(f"{local} changed while it was pushed (sha256 {run.new.sha256[:12]}…, hashed before {(run.local_sha or '?')[:12]}…); {note}; nothing switched",
+                               hint="do not modify the file during a push; run it again")
+        parts = [f"{n} {mib(sent[n].wire_bytes)} sent ({run.codec[n]})" for n in targets]
+        checked = "validated (integrity checked at backup)" if known else "validated (quick_check, schema, content)"
+        return f"{', '.join(parts) or 'nothing to send'} in {seconds:.1f}s, sha256 verified on each node, {checked}"
+
+    which = "" if known else "; validate it locally meanwhile"
+    return Step(f"upload {local.name} ({mib(local.stat().st_size) if local.exists() else '?'}) to {', '.join(nodes)} in parallel → {layout.staged}{which}",
+                action=upload,
+                skip_if=lambda ctx: "every node already serves this file" if all(n in run.serving for n in nodes) and not force else None,
+                detail="stream over SSH (zstd when chosen) into the staged name; each node hashes what it writes, fsyncs it and its directory, chmod 0444",
                 remediation="run the push again; nothing was switched")
 
 
-def _switch_step(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], keep: int, new: Release, force: bool) -> Step:
+def _switch_step(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], keep: int, force: bool) -> Step:
     def release(ctx: "RunContext") -> tuple[Release | None, Release | None]:
-        new.pushed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        return new, _live_release(run.nodes[node], run.live_sha.get(node))
+        assert run.new is not None
+        run.new.pushed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return run.new, run.nodes[node].live_release()
 
     retry = "re-run the same command (nodes already on the new file are skipped), or go back with `oewsctl db rollback`"
-    return Step(f"switch {layout.live} to sha256 {new.sha256[:12]}… (keep the previous as a version, keep {keep})", node=node,
-                action=_switch_action(run, layout, node, nodes, keep, retry, release), skip_if=lambda ctx: _same(run, node, new, force),
-                detail=f"ln {layout.live} {layout.live}.v<N>; mv -f {layout.staged} {layout.live} (atomic rename); prune beyond {keep}",
+    return Step(f"switch {layout.live} to the new file (keep the previous as a version, keep {keep}), write the ledger", node=node,
+                action=_switch_action(run, layout, node, nodes, keep, retry, release), skip_if=lambda ctx: _same(run, node, force),
+                detail=f"one round trip: ln {layout.live} {layout.live}.v<N>; mv -f {layout.staged} {layout.live} (atomic rename); "
+                f"fsync {layout.dir}; prune beyond {keep}; write {layout.ledger}",
                 remediation="check the node's disk and permissions; `oewsctl db status` shows what each node holds")
 
 
-def push_steps(config: "Config", local: Path, new: Release, options: PushOptions) -> list[Step]:
-    """Inspect every DB node, upload+verify to all of them, switch each, then record (see the module docstring)."""
+class DbPlan(Plan):
+    """A push or rollback plan that can say, after Ctrl-C, which nodes switched (asking the nodes themselves)."""
+
+    def __init__(self, title: str, config: "Config", nodes: Sequence[str], run: _DbRun, retry: str, *, kube: bool = False) -> None:
+        super().__init__(title, needs=Needs(kube=kube, nodes=tuple(nodes)))  # `kube`: the pods are restarted afterwards
+        self.layout = Layout(config.database.path)
+        self.db_nodes = list(nodes)
+        self.run = run
+        self.retry = retry
+
+    def _on_target(self, node: str, state: NodeState) -> bool:
+        if self.run.rollback is not None:
+            choice = self.run.rollback.get(node)
+            return choice is not None and state.live_inode == choice.version.inode
+        return self.run.local_sha is not None and state.live_sha == self.run.local_sha
+
+    def interrupted(self, ctx: "RunContext") -> OewsctlError:
+        """After Ctrl-C: remove staged files everywhere and name the nodes on the new file and the others."""
+        switched, behind, unknown = [], [], []
+        for node in self.db_nodes:
+            try:
+                state = inspect_node(ctx.ssh, node, self.layout, hash_live=self.run.rollback is None)
+            except OewsctlError:
+                unknown.append(node)
+                continue
+            (switched if self._on_target(node, state) else behind).append(node)
+        note = _cleanup_note(ctx.ssh, [n for n in self.db_nodes if n not in unknown], self.layout) if len(unknown) < len(self.db_nodes) else ""
+        parts = [f"switched: {', '.join(switched) or 'no node'}", f"not switched (still on the previous file): {', '.join(behind) or 'no node'}"]
+        parts += [f"unknown (unreachable): {', '.join(unknown)}"] if unknown else []
+        parts += [note] if note else []
+        where = "the DB nodes now hold different files" if switched and (behind or unknown) else "each node's ledger names its live file"
+        return OewsctlError(f"{self.title} interrupted (Ctrl-C); " + "; ".join(parts), hint=f"{where}; {self.retry}; `oewsctl db status` shows each node")
+
+
+def push_steps(config: "Config", local: Path, new: Release | None, options: PushOptions, run: _DbRun | None = None) -> list[Step]:
+    """Inspect every DB node, upload to all of them at once (validating meanwhile unless ``new`` is already
+    known), then switch each (see the module docstring)."""
     layout = Layout(config.database.path)
     nodes = db_node_names(config, options.node)
-    run = _DbRun()
-    steps = [_inspect_step(run, layout, n, new, options.force) for n in nodes]
-    steps += [_upload_step(run, layout, n, nodes, local, new, options.force) for n in nodes]
-    steps += [_switch_step(run, layout, n, nodes, config.database.keep_versions, new, options.force) for n in nodes]
-    return [*steps, _record_step(run, layout)]
+    run = run if run is not None else _DbRun()
+    steps = [_inspect_step(run, layout, nodes, local, new, options), _upload_step(run, layout, nodes, local, new, options.force)]
+    steps += [_switch_step(run, layout, n, nodes, config.database.keep_versions, options.force) for n in nodes]
+    return [*steps, _ledger_step(run, layout)]
 
 
-def push_plan(config: "Config", local: Path, new: Release, options: PushOptions = PushOptions()) -> Plan:
-    return Plan(f"db push {local.name}", push_steps(config, local, new, options))
+PUSH_RETRY = "re-run the same command (nodes already on the new file are skipped), or go back with `oewsctl db rollback`"
+
+
+def push_plan(config: "Config", local: Path, new: Release | None = None, options: PushOptions = PushOptions()) -> DbPlan:
+    """``db push``: ``new`` None validates the file while it travels (the command's path); a Release skips that."""
+    plan = DbPlan(f"db push {local.name}", config, db_node_names(config, options.node), _DbRun(), PUSH_RETRY)
+    plan.extend(push_steps(config, local, new, options, plan.run))
+    return plan
 
 
 # -- db update: push + restart + every pod serves the new file --------------------------------
@@ -438,10 +675,13 @@ class PodServes:
     sha256: str | None
     release: str | None
     problem: str | None = None
+    ref: str | None = None
+    """delivery image: the artifact the pod's fetch-db init container pulled (its ``oews/db-ref`` annotation)."""
 
     def line(self) -> str:
         what = f"sha256 {self.sha256[:12]}… ({self.release})" if self.sha256 else f"unknown ({self.problem})"
-        return f"pod {self.pod} on {self.node}: {what}{'' if self.ready else ' [not ready]'}"
+        source = f" from {self.ref}" if self.ref else ""
+        return f"pod {self.pod} on {self.node}: {what}{source}{'' if self.ready else ' [not ready]'}"
 
 
 def pods_serving(kube: Kube, config: "Config") -> list[PodServes]:
@@ -452,12 +692,13 @@ def pods_serving(kube: Kube, config: "Config") -> list[PodServes]:
     found = []
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         name, node, ready = pod["metadata"]["name"], (pod.get("spec") or {}).get("nodeName") or "(unscheduled)", is_ready(pod)
+        ref = (pod["metadata"].get("annotations") or {}).get(REF_ANNOTATION)
         try:
             body = json.loads(kube.proxy_get("pods", name, namespace, "/health", port=API_PORT))
             db = body.get("database") or {}
-            found.append(PodServes(name, node, ready, str(db.get("sha256") or "") or None, db.get("release")))
+            found.append(PodServes(name, node, ready, str(db.get("sha256") or "") or None, db.get("release"), ref=ref))
         except (OewsctlError, ValueError, AttributeError) as exc:
-            found.append(PodServes(name, node, ready, None, None, getattr(exc, "message", None) or str(exc)))
+            found.append(PodServes(name, node, ready, None, None, getattr(exc, "message", None) or str(exc), ref))
     return found
 
 
@@ -481,27 +722,40 @@ def confirm_pods(kube: Kube, config: "Config", sha256: str, timeout: float | Non
         ) from None
 
 
-def restart_and_confirm(config: "Config", sha256: str) -> list[Step]:
-    """Restart the API pods (skipped when every ready pod already serves ``sha256``), wait, confirm."""
+def restart_and_confirm(config: "Config", sha256: "str | Callable[[], str]") -> list[Step]:
+    """Restart the API pods (skipped when every ready pod already serves ``sha256``), wait, confirm.
+    ``sha256`` may be a callable: a push learns the file's SHA-256 only when it runs."""
     target = Target.of(config)
+    want = sha256 if callable(sha256) else lambda: sha256
+    which = f"sha256 {sha256[:12]}…" if isinstance(sha256, str) else "the new database's sha256"
 
     def already(ctx: "RunContext") -> str | None:
         pods = [p for p in pods_serving(ctx.kube, config) if p.ready]
-        if pods and all(p.sha256 == sha256 for p in pods):
-            return f"every ready pod already serves sha256 {sha256[:12]}…"
+        if pods and all(p.sha256 == want() for p in pods):
+            return f"every ready pod already serves sha256 {want()[:12]}…"
         return None
 
     return [
         Step(f"restart the pods of {target} so they open the new file", action=lambda ctx: restart(ctx.kube, target), skip_if=already,
              detail="patch spec.template annotation kubectl.kubernetes.io/restartedAt (kubectl rollout restart)"),
         wait_step(target),
-        Step(f"check every ready pod reports sha256 {sha256[:12]}… on /health", action=lambda ctx: confirm_pods(ctx.kube, config, sha256),
+        Step(f"check every ready pod reports {which} on /health", action=lambda ctx: confirm_pods(ctx.kube, config, want()),
              detail=f"GET /api/v1/namespaces/{config.app.namespace}/pods/<pod>:{API_PORT}/proxy/health for each ready pod"),
     ]
 
 
-def update_plan(config: "Config", local: Path, new: Release, options: PushOptions = PushOptions()) -> Plan:
-    return Plan(f"db update {local.name}", push_steps(config, local, new, options) + restart_and_confirm(config, new.sha256))
+def update_plan(config: "Config", local: Path, new: Release | None = None, options: PushOptions = PushOptions()) -> DbPlan:
+    """``db update``: push (validating while uploading unless ``new`` is given), restart, every pod serves it."""
+    plan = DbPlan(f"db update {local.name}", config, db_node_names(config, options.node), _DbRun(), PUSH_RETRY, kube=True)
+    plan.extend(push_steps(config, local, new, options, plan.run))
+
+    def pushed() -> str:
+        if plan.run.new is None:
+            raise OewsctlError("no database was pushed in this run")
+        return plan.run.new.sha256
+
+    plan.extend(restart_and_confirm(config, new.sha256 if new is not None else pushed))
+    return plan
 
 
 # -- db rollback -----------------------------------------------------------------------------
@@ -587,25 +841,27 @@ def _rollback_switch(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str
         choice = (run.rollback or {})[node]
         return f"v{choice.version.number} is already the live file" if choice.live else None
 
-    retry = "re-run `oewsctl db rollback --to N` with the N `db status` lists for the file you want (a node already on it is left alone)"
-    return Step(f"switch {layout.live} back (keep the current file as a version)", node=node,
-                action=_switch_action(run, layout, node, nodes, keep, retry, release), skip_if=already,
-                detail=f"mv -f {layout.staged} {layout.live} (atomic rename)")
+    return Step(f"switch {layout.live} back (keep the current file as a version), write the ledger", node=node,
+                action=_switch_action(run, layout, node, nodes, keep, ROLLBACK_RETRY, release), skip_if=already,
+                detail=f"one round trip: mv -f {layout.staged} {layout.live} (atomic rename); fsync {layout.dir}; write {layout.ledger}")
 
 
-def rollback_plan(config: "Config", to: int | None = None) -> Plan:
+ROLLBACK_RETRY = "re-run `oewsctl db rollback --to N` with the N `db status` lists for the file you want (a node already on it is left alone)"
+
+
+def rollback_plan(config: "Config", to: int | None = None) -> DbPlan:
     layout = Layout(config.database.path)
     nodes = db_node_names(config)
     target = Target.of(config)
-    plan = Plan("db rollback" + (f" --to {to}" if to is not None else ""))
-    run = _DbRun()
+    plan = DbPlan("db rollback" + (f" --to {to}" if to is not None else ""), config, nodes, _DbRun(), ROLLBACK_RETRY, kube=True)
+    run = plan.run
 
     def nothing_switched(ctx: "RunContext") -> str | None:
         return None if _to_switch(run) else "no node was switched"
 
     plan.add(_rollback_prepare(run, layout, nodes, to))
     plan.extend([_rollback_switch(run, layout, n, nodes, config.database.keep_versions) for n in nodes])
-    plan.add(_record_step(run, layout))
+    plan.add(_ledger_step(run, layout))
     plan.add(Step(f"restart the pods of {target} so they open the restored file", action=lambda ctx: restart(ctx.kube, target),
                   skip_if=nothing_switched, detail="patch spec.template annotation kubectl.kubernetes.io/restartedAt"))
     plan.add(replace(wait_step(target), skip_if=nothing_switched))
@@ -618,12 +874,11 @@ def rollback_plan(config: "Config", to: int | None = None) -> Plan:
 def node_status(pool: "SSHPool", config: "Config", node: str) -> dict[str, Any]:
     """What one DB node holds: live SHA-256, size, release, kept versions."""
     layout = Layout(config.database.path)
-    state = inspect_node(pool, node, layout)
+    state = inspect_node(pool, node, layout, hash_live=True)
     live: dict[str, Any] | None = None
-    if state.live_inode is not None:
-        sha = remote_sha256(pool, node, layout.live, sudo=True)
-        known = state.ledger_live if state.ledger_live and state.ledger_live.sha256 == sha else None
-        live = {"sha256": sha, "size": state.live_size, "release": known.release if known else None}
+    current = state.live_release()
+    if current is not None:
+        live = {"sha256": current.sha256, "size": state.live_size, "release": current.release}
     versions = []
     for v in state.versions:
         release = state.release_of_version(v.number)

@@ -22,7 +22,7 @@ from oewsctl.clients.kube import Kube, apply_order, diff, wait_until
 from oewsctl.clients.kube_secrets import ClusterSecrets, Condition
 from oewsctl.clients.registry import TOKEN_ENV, ImageRef, RegistryClient, dockerconfigjson, login_hint
 from oewsctl.core.errors import OewsctlError, UsageError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.images import recorded_image
 from oewsctl.runbooks.kube_steps import apply_step
 from oewsctl.runbooks.render import render
@@ -63,10 +63,10 @@ def resolve_image(config: Config, image: str | None = None) -> str:
     return config.app.image
 
 
-def manifests(config: Config, image: str | None = None) -> list[dict[str, Any]]:
-    """The rendered objects in apply order, with the resolved image and change cause filled in."""
+def manifests(config: Config, image: str | None = None, templates: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """The rendered objects (all, or those of ``templates``) in apply order, with the resolved image and change cause filled in."""
     chosen = resolve_image(config, image)
-    return apply_order(render(config, image=chosen, change_cause=change_cause(chosen)))
+    return apply_order(render(config, image=chosen, change_cause=change_cause(chosen), templates=templates))
 
 
 def wait_or_roll_back(kube: Kube, target: Target, image: str, *, rollback: bool, echo: Echo | None = None) -> str:
@@ -230,7 +230,7 @@ def deploy_plan(config: Config, options: DeployOptions) -> Plan:
         raise UsageError(f"--expect-db-sha256 must be 64 hex digits, got {len(options.expect_sha256)} characters")
     image = resolve_image(config, options.image)
     target = Target.of(config)
-    plan = Plan("deploy")
+    plan = Plan("deploy", needs=Needs(kube=True))
     for obj in manifests(config, image):
         if obj["kind"] == "Deployment":
             plan.extend(secret_steps(config, image))

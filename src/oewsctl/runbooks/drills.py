@@ -26,7 +26,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +120,8 @@ class DrillRun:
     restarts_before: dict[str, int] = field(default_factory=dict)
     restarts_after: dict[str, int] = field(default_factory=dict)
     placement: dict[str, str] = field(default_factory=dict)
+    """API pod -> node, before the drill."""
+    placement_after: dict[str, str] = field(default_factory=dict)
     original_template: dict[str, Any] | None = None
     original_sha256: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -136,6 +138,11 @@ class DrillRun:
 def app_pods(kube: Kube, namespace: str) -> list[dict[str, Any]]:
     pods = kube.list("v1", "Pod", namespace, label_selector=",".join(f"{k}={v}" for k, v in SELECTOR.items()))
     return [p for p in pods if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in SELECTOR.items())]
+
+
+def placement(kube: Kube, namespace: str) -> dict[str, str]:
+    """API pod -> its node (pods not yet scheduled: ``?``)."""
+    return {p["metadata"]["name"]: p["spec"].get("nodeName") or "?" for p in app_pods(kube, namespace) if not p["metadata"].get("deletionTimestamp")}
 
 
 def desired_state(kube: Kube, target: Target) -> tuple[bool, str]:
@@ -159,7 +166,7 @@ def _record_step(run: DrillRun) -> Step:
                                hint="wait for it (oewsctl rollout status) so the drill measures its own change")
         run.restarts_before = loadtest.pod_restarts(kube, run.namespace, SELECTOR)
         run.original_template = get_deployment(kube, run.target)["spec"]["template"]
-        run.placement = {p["metadata"]["name"]: p["spec"].get("nodeName", "?") for p in app_pods(kube, run.namespace)}
+        run.placement = placement(kube, run.namespace)
         return f"{len(run.restarts_before)} API pods, {sum(run.restarts_before.values())} restarts so far"
 
     return Step("check the desired state and record pod restarts", action=record,
@@ -179,14 +186,14 @@ def _start_load_step(run: DrillRun) -> Step:
 
 def _change(run: DrillRun, name: str, step: Step) -> Step:
     """``step``, recorded as the start of phase ``name`` (a marker on the chart)."""
-    assert step.action is not None
-    body = step.action
+    body = _plain(step).action
+    assert body is not None
 
     def act(ctx: RunContext) -> Any:
         run.phases.append(Phase(name, run.load.elapsed()))
         return body(ctx)
 
-    return Step(step.description, node=step.node, action=act, skip_if=step.skip_if, remediation=step.remediation, detail=step.detail or step.shown())
+    return replace(_plain(step), action=act)
 
 
 def _wait_recovered_step(run: DrillRun, phase_name: str) -> Step:
@@ -205,7 +212,12 @@ def _stop_step(run: DrillRun) -> Step:
     def keep(ctx: RunContext) -> str:
         time.sleep(run.settle)
         run.restarts_after = loadtest.pod_restarts(ctx.kube, run.namespace, SELECTOR)
-        return f"kept the load {run.settle:g}s more"
+        run.placement_after = placement(ctx.kube, run.namespace)
+        nodes_used = sorted(set(run.placement_after.values()))
+        if len(run.placement_after) > 1 and len(nodes_used) == 1:
+            run.notes.append(f"every API pod now runs on {nodes_used[0]}: `oewsctl rollout restart` spreads them again "
+                             "(the anti-affinity is preferred, not required, so that a rolling update can surge)")
+        return f"kept the load {run.settle:g}s more; pods on {', '.join(nodes_used)}"
 
     return Step(f"keep the load {run.settle:g}s more, record pod restarts", action=keep, detail="then the load stops")
 
@@ -441,10 +453,10 @@ class DrillReport:
             "started": datetime.datetime.fromtimestamp(run.started_wall, datetime.UTC).isoformat(timespec="seconds"),
             "cluster": run.config.cluster.name, "deployment": str(run.target),
             "phases": [p.as_dict() for p in run.phases],
-            "recovery_seconds": max((p.recovered for p in run.phases if p.recovered is not None), default=None),
+            "recovery_seconds": max((round(p.recovered, 2) for p in run.phases if p.recovered is not None), default=None),
             "checks": [c.as_dict() for c in self.checks],
             "pod_restarts": {"before": run.restarts_before, "after": run.restarts_after},
-            "placement_before": run.placement, "restored": self.restored, "notes": run.notes,
+            "placement": {"before": run.placement, "after": run.placement_after}, "restored": self.restored, "notes": run.notes,
             "steps": self.steps,
             "load": None if self.load is None else self.load.as_dict(),
         }
@@ -491,7 +503,8 @@ def markdown(doc: dict[str, Any]) -> str:
             first = summary["first_error"]
             lines.append(f"Failed requests from {first['at_seconds']:.1f} s to {summary['last_error_at_seconds']:.1f} s; the first: {first['error']} — {first['detail']}")
         lines += ["", "![latency over time](latency.png)"]
-    if doc["restored"]:
+    lines += [f"\nNote: {note}" for note in doc.get("notes") or []]
+    if doc.get("restored"):
         lines += ["", "Restored after the " + ("interruption" if doc["outcome"] == "interrupted" else "failure") + ":"]
         lines += [f"- {line}" for line in doc["restored"]]
     lines += ["", "Steps:"] + [f"- [{s['status']}] {s['description']} ({s['seconds']} s){' — ' + s['message'] if s.get('message') else ''}" for s in doc["steps"]]
@@ -541,49 +554,56 @@ def _logged(log: list[dict[str, Any]], step: Step) -> Step:
         entry.update(status="ok", message=None if outcome is None else str(outcome))
         return outcome
 
-    return Step(step.description, node=step.node, action=act, skip_if=step.skip_if, remediation=step.remediation, detail=step.detail or step.shown())
+    return replace(step, action=act)
 
 
 def _plain(step: Step) -> Step:
-    """An SSH command step as an action (so that every drill step can be timed and logged)."""
+    """An SSH command step as an action (so that every drill step can be timed and logged); shown as before in dry runs."""
     if step.action is not None:
         return step
     from oewsctl.core.runner import run_step
 
-    return Step(step.description, node=step.node, action=lambda ctx: run_step(step, ctx)[1], skip_if=step.skip_if,
-                remediation=step.remediation, detail=step.shown())
+    return replace(step, command=None, stdin=None, sudo=False, action=lambda ctx: run_step(step, ctx)[1], detail=step.shown())
 
 
 def execute(ctx: RunContext, run: DrillRun, steps: DrillSteps) -> DrillReport | None:
-    """Run the drill plan; on failure or Ctrl-C stop the load and run the restore plan; report. None on --dry-run."""
-    from dataclasses import replace
+    """Run the drill plan; on failure or Ctrl-C stop the load and run the restore plan; report. None on --dry-run.
 
+    The plans print their progress as text on stderr even with ``-o json``: stdout is kept for the report.
+    """
     from oewsctl.core.errors import LockHeldError
     from oewsctl.core.runner import run_plan
 
     log: list[dict[str, Any]] = []
     plan = drill_plan(run, steps)
     plan.steps = [_logged(log, _plain(s)) for s in plan.steps]
-    quiet = replace(ctx, options=replace(ctx.options, output="text"))  # progress on stderr; stdout keeps the report
     if ctx.options.dry_run:
         run_plan(plan, ctx)
         return None
+    options = ctx.options
+    ctx.options = replace(options, output="text")
     outcome: Outcome | None = None
     error: str | None = None
     try:
-        run_plan(plan, quiet)
-    except LockHeldError:
-        raise
-    except KeyboardInterrupt:
-        outcome, error = "interrupted", "interrupted (Ctrl-C) during: " + (log[-1]["description"] if log else "the start")
-    except OewsctlError as exc:
-        outcome, error = "error", exc.message
-    load = run.load.stop()
-    restored: list[str] = []
-    if outcome is not None and run.phases:
-        result = run_plan(restore_plan(run, steps), quiet)
-        restored = [f"{r.step.description}: {r.message or r.status}" for r in result.records]
-        run.restarts_after = loadtest.pod_restarts(quiet.kube, run.namespace, SELECTOR)
+        try:
+            run_plan(plan, ctx)
+        except LockHeldError:
+            raise
+        except KeyboardInterrupt:
+            outcome, error = "interrupted", "interrupted (Ctrl-C) during: " + (log[-1]["description"] if log else "the start")
+        except OewsctlError as exc:
+            outcome, error = "error", exc.message
+        load = run.load.stop()
+        restored: list[str] = []
+        if outcome is not None and run.phases:
+            try:
+                result = run_plan(restore_plan(run, steps), ctx)
+                restored = [f"{r.step.description}: {r.message or r.status}" for r in result.records]
+                run.restarts_after = loadtest.pod_restarts(ctx.kube, run.namespace, SELECTOR)
+            except OewsctlError as exc:  # the report must still say what happened (and what is left to fix)
+                restored = [f"RESTORE FAILED: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")]
+    finally:
+        ctx.options = options
     report = DrillReport(run, outcome or "passed", load, log, error, restored)
     if outcome is None:
         report.outcome = verdict(report)

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from oewsctl.clients.docker_engine import BuildRequest, build_image, push_failure, push_image, tag_image
 from oewsctl.clients.registry import MANIFEST_LIST, ImageRef, RegistryClient, credentials, manifest_list
+from oewsctl.core.audit import withhold_secret_build_args
 from oewsctl.core.errors import OewsctlError, UsageError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.core.state import state_dir
 
 if TYPE_CHECKING:
@@ -364,7 +365,7 @@ def _push_steps(refs: list[ImageRef], pushed: Pushed) -> Iterator[Step]:
 def _build_step(spec: BuildSpec, ref: ImageRef, platform: str) -> Step:
     request = spec.request(ref, platform)
     return Step(
-        f"build {ref} for {platform}", action=lambda ctx: build_image(ctx, request), detail=shlex.join(request.argv()),
+        f"build {ref} for {platform}", action=lambda ctx: build_image(ctx, request), detail=shlex.join(withhold_secret_build_args(request.argv())),
         remediation="fix the Dockerfile or context and re-run; cached layers make the retry fast",
     )
 
@@ -393,7 +394,9 @@ def _buildx_step(spec: BuildSpec, pushed: Pushed) -> Step:
         pushed.digests.update({str(ref): digest for ref in spec.refs})
         return digest
 
-    return Step(f"build and push {spec.refs[0]} for {', '.join(spec.platforms)} with docker buildx", action=run, detail=shlex.join(argv))
+    return Step(
+        f"build and push {spec.refs[0]} for {', '.join(spec.platforms)} with docker buildx", action=run, detail=shlex.join(withhold_secret_build_args(argv))
+    )
 
 
 def _emulation_steps(spec: BuildSpec) -> Iterator[Step]:
@@ -425,7 +428,7 @@ def check_emulation(platform: str) -> str:
 def build_plan(spec: BuildSpec, *, buildx: bool = False) -> ImagePlan:
     """The `image build` plan: build (per platform), tag, and with --push push and record."""
     refs, first = spec.refs, spec.refs[0]
-    plan = ImagePlan("image build", mutating=spec.push)
+    plan = ImagePlan("image build", mutating=spec.push, needs=Needs(registry=str(first)) if spec.push else Needs())
     pushed = plan.pushed
     plan.extend(list(_emulation_steps(spec)))
     if len(spec.platforms) > 1 and buildx:
@@ -452,7 +455,7 @@ def build_plan(spec: BuildSpec, *, buildx: bool = False) -> ImagePlan:
 
 def push_plan(refs: list[ImageRef], source: Source | None = None) -> ImagePlan:
     """The `image push` plan: push tags already built here, then record the digest."""
-    plan = ImagePlan("image push", mutating=True)
+    plan = ImagePlan("image push", mutating=True, needs=Needs(registry=str(refs[0])))
     plan.extend(list(_push_steps(refs, plan.pushed)))
     plan.add(_record_step(refs, [], source, plan.pushed))
     return plan

@@ -27,15 +27,15 @@ import yaml
 from oewsctl.clients.kube import KindNotServed, Kube
 from oewsctl.configuration.schema import Config, NodeConfig
 from oewsctl.core.errors import OewsctlError, UsageError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.kube_steps import apply_step
-from oewsctl.runbooks.render import TEMPLATES_DIR, render_template, values
+from oewsctl.runbooks.render import MONITORING_NAMESPACE, TEMPLATES_DIR, render_template, values
 from oewsctl.runbooks.report import KubeOnce, Section, Source, probe
 
 if TYPE_CHECKING:
     from oewsctl.core.context import RunContext
 
-NAMESPACE = "monitoring"
+NAMESPACE = MONITORING_NAMESPACE
 CHART_VERSION = "69.6.0"
 """kube-prometheus-stack (Prometheus 3.2, operator CRDs monitoring.coreos.com/v1); bump deliberately."""
 RELEASE = "kube-prometheus-stack"
@@ -43,6 +43,12 @@ RELEASE = "kube-prometheus-stack"
 PROMETHEUS_SERVICE = f"{RELEASE}-prometheus"
 PROMETHEUS_PORT = 9090
 GRAFANA_SERVICE = f"{RELEASE}-grafana"
+BLACKBOX_CHART_VERSION = "11.17.2"
+"""prometheus-blackbox-exporter (blackbox_exporter v0.28.0): the outside-in probes of the public URL."""
+BLACKBOX_RELEASE = "blackbox-exporter"
+PROBE_HEALTH_TARGET = "oews-public-health"
+"""The probe's ``target`` label (the chart's ServiceMonitor name suffix); the public alerts select it."""
+PROBE_REDIRECT_TARGET = "oews-public-redirect"
 CRD_API_VERSION = "monitoring.coreos.com/v1"
 CRD_WAIT_SECONDS = 600
 GRAFANA_SECRET = "grafana-admin"
@@ -58,6 +64,7 @@ CRD_TEMPLATES = (
     "monitoring/prometheusrule.yaml.j2",
 )
 DASHBOARD_TEMPLATE = "monitoring/dashboard.yaml.j2"
+BLACKBOX_TEMPLATE = "monitoring/blackbox-exporter.yaml.j2"
 
 
 @cache
@@ -112,6 +119,10 @@ def context(config: Config) -> dict[str, Any]:
         "grafana_secret": GRAFANA_SECRET,
         "rule_groups": rule_groups(),
         "dashboard_json": json.dumps(dashboard(), indent=2),
+        "blackbox_release": BLACKBOX_RELEASE,
+        "blackbox_chart_version": BLACKBOX_CHART_VERSION,
+        "probe_health_target": PROBE_HEALTH_TARGET,
+        "probe_redirect_target": PROBE_REDIRECT_TARGET,
     }
 
 
@@ -130,9 +141,15 @@ def render_dashboard(config: Config) -> list[dict[str, Any]]:
     return render_template(DASHBOARD_TEMPLATE, context(config))
 
 
+def render_probes(config: Config) -> list[dict[str, Any]]:
+    """The blackbox exporter HelmChart probing ``https://<app.domain>/health`` from the Pi (its
+    ServiceMonitors need the operator's CRDs, so it comes after them)."""
+    return render_template(BLACKBOX_TEMPLATE, context(config))
+
+
 def render_all(config: Config) -> list[dict[str, Any]]:
     """Every monitoring object in apply order."""
-    return render_chart(config) + render_crd_objects(config) + render_dashboard(config)
+    return render_chart(config) + render_crd_objects(config) + render_dashboard(config) + render_probes(config)
 
 
 def new_grafana_password() -> str:
@@ -240,7 +257,7 @@ def crds_step(remediation: str) -> Step:
 def install_plan(config: Config) -> Plan:
     """``monitoring install``: label the node, Grafana's Secret, the chart, then what needs its CRDs."""
     node = monitoring_node(config)
-    plan = Plan("monitoring install")
+    plan = Plan("monitoring install", needs=Needs(kube=True))
     plan.add(label_node_step(node))
     plan.add(apply_step(namespace_object()))
     plan.add(grafana_secret_step())
@@ -249,6 +266,8 @@ def install_plan(config: Config) -> Plan:
     plan.add(crds_step(chart_hint))
     plan.extend([apply_step(obj) for obj in render_crd_objects(config)])
     plan.extend([apply_step(obj) for obj in render_dashboard(config)])
+    probes_hint = f"kubectl -n kube-system logs job/helm-install-{BLACKBOX_RELEASE}"
+    plan.extend([apply_step(obj, remediation=probes_hint) for obj in render_probes(config)])
     return plan
 
 

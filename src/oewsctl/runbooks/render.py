@@ -6,11 +6,17 @@ is a UsageError naming it (``secrets.tenant_id``), never an empty string in YAML
 root (``templates/``) and ship in the wheel as ``oewsctl/templates`` (see
 :func:`templates_dir`); other runbook modules render their own files with
 :func:`render_template`.
+
+Every ``{{ value }}`` a template prints goes through one encoder (:func:`yaml_value`,
+the environment's ``finalize``): strings come out double-quoted with every line break and
+quote escaped, so no inventory value can add a key or a document (``image_pull_secret:
+"x\\n  hostPID: true"`` stays one string). Templates therefore never quote values
+themselves; a new template is safe by default. Only the ``yaml`` block filter and
+``yaml_value``/``tojson`` return text the encoder passes through, both already encoded.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +27,7 @@ import yaml
 
 from oewsctl.configuration.schema import Config
 from oewsctl.core.errors import UsageError
+from oewsctl.runbooks.db_artifact import Published, delivery_values
 
 
 def templates_dir(package_dir: Path = Path(__file__).resolve().parents[1]) -> Path:
@@ -38,6 +45,14 @@ ACME_RESOLVER = "letsencrypt"
 ESO_CHART_VERSION = "0.19.2"
 """External Secrets Operator chart (serves external-secrets.io/v1); bump deliberately."""
 PROGRESS_DEADLINE_SECONDS = 600
+TRAEFIK_NAMESPACE = "kube-system"
+"""Where k3s runs Traefik (the NetworkPolicy admits it)."""
+MONITORING_NAMESPACE = "monitoring"
+"""Prometheus and Grafana (``oewsctl monitoring install``); the NetworkPolicy admits it."""
+API_SERVER_SOURCE = "10.42.0.0/32"
+"""The k3s server's flannel address: with k3s's default cluster CIDR the server, installed first,
+gets 10.42.0.0/24, and the API server's proxy reaches pods on other nodes from 10.42.0.0
+(cloudnativelabs/kube-router#332), so the NetworkPolicy admits it."""
 
 APP_TEMPLATES = (
     "app/namespace.yaml.j2",
@@ -45,7 +60,9 @@ APP_TEMPLATES = (
     "app/service.yaml.j2",
     "app/deployment.yaml.j2",
     "app/pdb.yaml.j2",
+    "app/middleware.yaml.j2",
     "app/ingress.yaml.j2",
+    "app/networkpolicy.yaml.j2",
 )
 AZURE_TEMPLATES = (
     "app/external-secrets-operator.yaml.j2",
@@ -104,17 +121,46 @@ def _defined(value: Any) -> Any:
     return value
 
 
-def _tojson(value: Any) -> str:
-    """A scalar as a JSON (hence YAML) literal: quotes strings so ``'true'`` or ``1.10`` stay strings."""
-    return json.dumps(_defined(value))
+class Encoded(str):
+    """YAML text already made safe by :func:`yaml_value` or :func:`_yaml_block`: printed as it is."""
 
 
-def _yaml_block(value: Any, indent: int) -> str:
-    """A mapping as block YAML, indented to sit under a key at ``indent`` spaces."""
+class _QuotingDumper(yaml.SafeDumper):
+    """Flow-style YAML whose strings are all double-quoted (escapes newlines, quotes, ``#``, ``{{``)."""
+
+
+_QuotingDumper.add_representer(
+    str, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+)
+_QuotingDumper.add_representer(Encoded, _QuotingDumper.yaml_representers[str])
+
+
+def _plain(value: Any) -> Any:
+    """``Values`` (and nested mappings) as plain dicts the YAML dumper knows."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def yaml_value(value: Any) -> Encoded:
+    """Any value as one YAML flow node: strings double-quoted (``'true'``, ``1.10`` stay strings and
+    a line break cannot start a new key), numbers and booleans as themselves, lists and mappings inline.
+    The only way a value reaches a template's output (the environment's ``finalize``)."""
     value = _defined(value)
-    data = dict(value.items()) if isinstance(value, Mapping) else value
-    text = yaml.safe_dump(data, default_flow_style=False, sort_keys=True).rstrip("\n")
-    return text.replace("\n", "\n" + " " * indent)
+    if isinstance(value, Encoded):
+        return value
+    text = yaml.dump(_plain(value), Dumper=_QuotingDumper, default_flow_style=True, width=float("inf"), allow_unicode=True)
+    return Encoded(text.removesuffix("\n...\n").rstrip("\n"))
+
+
+def _yaml_block(value: Any, indent: int) -> Encoded:
+    """A mapping as block YAML, indented to sit under a key at ``indent`` spaces."""
+    text = yaml.dump(
+        _plain(_defined(value)), Dumper=_QuotingDumper, default_flow_style=False, sort_keys=True, width=float("inf"), allow_unicode=True
+    ).rstrip("\n")
+    return Encoded(text.replace("\n", "\n" + " " * indent))
 
 
 def _environment() -> jinja2.Environment:
@@ -123,16 +169,36 @@ def _environment() -> jinja2.Environment:
         undefined=_NamedUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=yaml_value,
     )
     env.filters["yaml"] = _yaml_block
-    env.filters["tojson"] = _tojson
+    # ``tojson`` is the same encoder under the name older templates use (finalize applies it anyway).
+    env.filters["tojson"] = yaml_value
     return env
 
 
-def values(config: Config, *, image: str | None = None, change_cause: str | None = None) -> dict[str, Any]:
-    """Everything the templates may use: the inventory sections plus derived values."""
+def public_paths(config: Config) -> list[dict[str, str]]:
+    """What the public Ingress routes: the API and /health; the docs only with ``app.public_docs``.
+    Never /metrics (Prometheus scrapes the Service inside the cluster)."""
+    paths = [{"path": "/api", "type": "Prefix"}, {"path": "/health", "type": "Exact"}]
+    if config.app.public_docs:
+        paths += [{"path": "/docs", "type": "Prefix"}, {"path": "/redoc", "type": "Exact"}, {"path": "/openapi.json", "type": "Exact"}]
+    return paths
+
+
+def middlewares(config: Config) -> dict[str, str]:
+    """The Traefik Middleware names and the Ingress annotation that chains them (rate, then in-flight)."""
+    names = {"rate_limit": f"{APP_NAME}-ratelimit", "in_flight": f"{APP_NAME}-inflight"}
+    chain = ",".join(f"{config.app.namespace}-{name}@kubernetescrd" for name in names.values())
+    return {**names, "ingress_annotation": chain}
+
+
+def values(config: Config, *, image: str | None = None, change_cause: str | None = None, db_artifact: Published | None = None) -> dict[str, Any]:
+    """Everything the templates may use: the inventory sections plus derived values.
+    ``db_artifact``: the database release to fetch (delivery image); default: the last ``db publish``."""
     dump = config.model_dump(mode="json")
     selector = {"app.kubernetes.io/name": APP_NAME}
+    db_mount_file = posixpath.join(DB_MOUNT_DIR, posixpath.basename(config.database.path))
     return {
         **{section: Values(dump[section], section) for section in ("cluster", "app", "database", "secrets", "backup", "monitoring")},
         "name": APP_NAME,
@@ -142,10 +208,16 @@ def values(config: Config, *, image: str | None = None, change_cause: str | None
         "labels": {**selector, "app.kubernetes.io/part-of": "oews", "app.kubernetes.io/managed-by": "oewsctl"},
         "db_host_dir": posixpath.dirname(config.database.path),
         "db_mount_dir": DB_MOUNT_DIR,
-        "db_mount_file": posixpath.join(DB_MOUNT_DIR, posixpath.basename(config.database.path)),
+        "db_mount_file": db_mount_file,
+        "db_image": delivery_values(config, db_mount_file, db_artifact),
         "acme_resolver": ACME_RESOLVER,
         "eso_chart_version": ESO_CHART_VERSION,
         "progress_deadline_seconds": PROGRESS_DEADLINE_SECONDS,
+        "public_paths": public_paths(config),
+        "middlewares": middlewares(config),
+        "traefik_namespace": TRAEFIK_NAMESPACE,
+        "monitoring_namespace": MONITORING_NAMESPACE,
+        "api_server_source": API_SERVER_SOURCE,
     }
 
 
@@ -166,23 +238,31 @@ def render_template(name: str, context: Mapping[str, Any]) -> list[dict[str, Any
         raise UsageError(f"template {name} rendered invalid YAML ({exc}); a value probably needs quoting") from None
 
 
-def app_templates(config: Config) -> tuple[str, ...]:
-    """Which templates make up the app for this inventory (secrets provider decides ESO)."""
+def secrets_templates(config: Config) -> tuple[str, ...]:
+    """The External Secrets objects (secrets.provider azure-keyvault); none for plain Secrets."""
     if config.secrets.provider != "azure-keyvault":
-        return APP_TEMPLATES
+        return ()
     if not config.secrets.keys:
         raise UsageError(
             "secrets.keys is empty: nothing would be synced from Azure Key Vault into oews-api-secrets",
             hint="map env names to vault secret names, e.g. secrets.keys: {OPENAI_API_KEY: OPENAI-API-KEY}",
         )
-    return AZURE_TEMPLATES[:1] + APP_TEMPLATES + AZURE_TEMPLATES[1:]
+    return AZURE_TEMPLATES
 
 
-def render(config: Config, *, image: str | None = None, change_cause: str | None = None) -> list[dict[str, Any]]:
-    """All the app's objects for ``config``, in the order the templates list them."""
+def app_templates(config: Config) -> tuple[str, ...]:
+    """Which templates make up the app for this inventory: ESO's chart first, its objects last."""
+    eso = secrets_templates(config)
+    return eso[:1] + APP_TEMPLATES + eso[1:]
+
+
+def render(
+    config: Config, *, image: str | None = None, change_cause: str | None = None, templates: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
+    """The app's objects for ``config`` (or those of ``templates``), in the order the templates list them."""
     context = values(config, image=image, change_cause=change_cause)
     objects: list[dict[str, Any]] = []
-    for name in app_templates(config):
+    for name in app_templates(config) if templates is None else templates:
         objects.extend(render_template(name, context))
     return objects
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from oewsctl.clients.kube import Kube, merge_patch, wait_until
 from oewsctl.clients.kube_secrets import Condition
 from oewsctl.core.errors import OewsctlError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.render import APP_NAME, PROGRESS_DEADLINE_SECONDS
 
 if TYPE_CHECKING:
@@ -298,7 +298,7 @@ def wait_step(target: Target) -> Step:
 def undo_plan(config: Config, *, to_revision: int = 0, wait: bool = True) -> Plan:
     target = Target.of(config)
     which = f"revision {to_revision}" if to_revision else "the previous revision"
-    plan = Plan(f"rollout undo{f' --to-revision {to_revision}' if to_revision else ''}")
+    plan = Plan(f"rollout undo{f' --to-revision {to_revision}' if to_revision else ''}", needs=Needs(kube=True))
     plan.add(Step(f"roll back {target} to {which}", action=lambda ctx: undo(ctx.kube, target, to_revision),
                   detail="copy that ReplicaSet's pod template into the Deployment (kubectl rollout undo)"))
     if wait:
@@ -308,7 +308,7 @@ def undo_plan(config: Config, *, to_revision: int = 0, wait: bool = True) -> Pla
 
 def restart_plan(config: Config, *, wait: bool = True) -> Plan:
     target = Target.of(config)
-    plan = Plan("rollout restart")
+    plan = Plan("rollout restart", needs=Needs(kube=True))
     plan.add(Step(f"restart the pods of {target}", action=lambda ctx: restart(ctx.kube, target),
                   detail=f"patch spec.template annotation {RESTARTED_AT} (kubectl rollout restart)"))
     if wait:

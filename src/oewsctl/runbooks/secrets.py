@@ -35,7 +35,7 @@ from oewsctl.clients.kube_secrets import ClusterSecrets, Condition
 from oewsctl.configuration.schema import Config
 from oewsctl.core.context import RunContext
 from oewsctl.core.errors import OewsctlError, UsageError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.kube_steps import apply_step
 from oewsctl.runbooks.render import APP_NAME
 from oewsctl.runbooks.rollout import Target, echo_for, wait_step
@@ -99,6 +99,11 @@ class SecretsEnv:
 
 
 # -- plan pieces -------------------------------------------------------------------------
+
+
+def _needs(env: SecretsEnv, *, kube: bool = True) -> Needs:
+    """The cluster, plus the vault with provider azure-keyvault (checked before the first change)."""
+    return Needs(kube=kube, keyvault=env.vault if env.azure else None)
 
 
 def _vault_set_step(env: SecretsEnv, app_var: str, vault_name: str, value: str) -> Step:
@@ -298,7 +303,7 @@ def set_plan(env: SecretsEnv, values: Mapping[str, tuple[str, str]]) -> Plan:
 
     ``values`` maps app variable -> (vault name, value).
     """
-    plan = Plan("secrets set")
+    plan = Plan("secrets set", needs=_needs(env, kube=not env.azure))
     if env.azure:
         plan.extend([_vault_set_step(env, app, vault, value) for app, (vault, value) in values.items()])
     else:
@@ -308,7 +313,7 @@ def set_plan(env: SecretsEnv, values: Mapping[str, tuple[str, str]]) -> Plan:
 
 def rotate_plan(env: SecretsEnv, values: Mapping[str, tuple[str, str]]) -> Plan:
     """``secrets rotate``: write, make the Secret hold the values, roll pods once, wait."""
-    plan = Plan("secrets rotate")
+    plan = Plan("secrets rotate", needs=_needs(env))
     app_values = {app: value for app, (_, value) in values.items()}
     if env.azure:
         plan.add(_preflight_external_secret(env, [vault for vault, _ in values.values()]))
@@ -326,7 +331,7 @@ def rotate_plan(env: SecretsEnv, values: Mapping[str, tuple[str, str]]) -> Plan:
 
 def reconcile_plan(env: SecretsEnv) -> Plan:
     """``secrets status --reconcile``: roll the pods if the Secret changed since they started."""
-    plan = Plan("secrets reconcile")
+    plan = Plan("secrets reconcile", needs=Needs(kube=True))
     plan.extend(roll_steps(env))
     return plan
 
@@ -353,7 +358,7 @@ def bootstrap_plan(env: SecretsEnv, helm_chart: Mapping[str, Any], credentials: 
         env.cluster(ctx).ensure_namespace()
         return "created" if env.cluster(ctx).write_secret_keys(SP_SECRET, encoded) else None
 
-    plan = Plan("secrets bootstrap")
+    plan = Plan("secrets bootstrap", needs=Needs(kube=True))
     plan.add(apply_step(
         helm_chart,
         description=f"install External Secrets Operator: apply HelmChart {chart}",
