@@ -27,6 +27,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ class Registry:
     def small(self, kind: str, digest: str, accept: str) -> bytes:
         """A manifest or blob of at most 4 MiB, checked against ``digest``."""
         path = f"/v2/{self.ref.repository}/{kind}/{digest}"
-        with self._open(path, accept) as response:
+        with closing(self._open(path, accept)) as response:
             body = bytearray()
             for chunk in response.iter_bytes():
                 body += chunk
@@ -162,7 +163,7 @@ class Registry:
         return bytes(body)
 
     def blob(self, digest: str) -> Iterator[bytes]:
-        with self._open(f"/v2/{self.ref.repository}/blobs/{digest}", "application/octet-stream") as response:
+        with closing(self._open(f"/v2/{self.ref.repository}/blobs/{digest}", "application/octet-stream")) as response:
             yield from response.iter_bytes(CHUNK)
 
 
@@ -246,6 +247,8 @@ def write(registry: Registry, artifact: Artifact, out: Path) -> None:
     layer_hash, file_hash = hashlib.sha256(), hashlib.sha256()
     received = written = 0
     expand = _decompressor() if artifact.compressed else None
+    broken: str | None = None
+    """Why the zstd stream could not be expanded; reported after the layer's digest (the likelier cause)."""
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -254,7 +257,13 @@ def write(registry: Registry, artifact: Artifact, out: Path) -> None:
                 if received > artifact.layer_size:
                     raise FetchError(f"layer {artifact.layer_digest} is larger than the {artifact.layer_size} bytes its descriptor says (tampered)")
                 layer_hash.update(chunk)
-                data = expand(chunk) if expand is not None else chunk
+                if broken is not None:
+                    continue  # keep hashing: a damaged layer is reported as such, below
+                try:
+                    data = expand(chunk) if expand is not None else chunk
+                except Exception as exc:  # noqa: BLE001 - zstandard.ZstdError or compression.zstd.ZstdError
+                    broken = str(exc) or type(exc).__name__
+                    continue
                 written += len(data)
                 if written > artifact.size:
                     raise FetchError(f"the database is larger than the {artifact.size} bytes the release config says (tampered)")
@@ -263,6 +272,8 @@ def write(registry: Registry, artifact: Artifact, out: Path) -> None:
             if received != artifact.layer_size or f"sha256:{layer_hash.hexdigest()}" != artifact.layer_digest:
                 raise FetchError(f"layer {artifact.layer_digest} does not match its digest (got sha256:{layer_hash.hexdigest()[:12]}…, "
                                  f"{received} of {artifact.layer_size} bytes): tampered or truncated")
+            if broken is not None:
+                raise FetchError(f"layer {artifact.layer_digest} is not a valid zstd stream ({broken}); republish it with `oewsctl db publish`")
             if written != artifact.size or file_hash.hexdigest() != artifact.sha256:
                 raise FetchError(f"the database's SHA-256 {file_hash.hexdigest()[:12]}… ({written} bytes) is not the release's "
                                  f"{artifact.sha256[:12]}… ({artifact.size} bytes)")
@@ -308,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:
         print(f"fetch_db: error: cannot write {args.out}: {exc}; nothing left behind", file=sys.stderr, flush=True)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the init container's log must still be one line
+        print(f"fetch_db: error: {type(exc).__name__}: {exc}; {args.out} not written", file=sys.stderr, flush=True)
         return 1
     print(f"fetch_db: {line}", flush=True)
     return 0

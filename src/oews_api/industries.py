@@ -71,6 +71,7 @@ class IndustryIndex:
 
     def __init__(self, industries: Iterable[Industry], occupation_titles: Iterable[str]) -> None:
         self.industries = {i.code: i for i in industries}
+        self._by_name = {i.name.lower(): i for i in reversed(self.industries.values())}  # first code wins a shared name
         self._phrases: dict[tuple[str, ...], str] = {}
         for industry in sorted(self.industries.values(), key=lambda i: (-i.breadth, i.code)):  # broadest last: it wins a shared title
             if industry.code != CROSS_INDUSTRY:
@@ -123,8 +124,7 @@ class IndustryIndex:
         wanted = term.strip()
         if wanted in self.industries:
             return self.industries[wanted]
-        by_name = next((i for i in self.industries.values() if i.name.lower() == wanted.lower()), None)
-        if by_name is not None:
-            return by_name
+        if wanted.lower() in self._by_name:
+            return self._by_name[wanted.lower()]
         code = self._phrases.get(tuple(stems(normalize(wanted))))
         return self.industries.get(code) if code else None

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from oews_api import queries
+from oews_api.industries import IndustryIndex
 from oews_api.names import NATIONAL, Area, Match, NameIndex, Occupation
-from oews_api.names.suggestions import area_suggestions, corrections, occupation_suggestions, similar_areas, unknown_place, with_substring_matches
+from oews_api.names.suggestions import area_suggestions, corrections, occupation_suggestions, with_substring_matches
 from oews_api.planner import Plan
 from oews_api.schema import MEASURES
 from oews_api.service import Data, Service
@@ -101,7 +102,7 @@ def _answer(data: Data, body: QueryRequest, plan: Plan | None, models: list[str]
     """Plan (unless the LLM did), answer and encode a question: the CPU and SQLite part, run on the threadpool."""
     plan = plan or data.planner.plan(body.query)
     result = data.answerer.answer(plan, charts=body.enable_charts)
-    answer = _unknown_place_note(body.query, plan, data.index) + result.text
+    answer = result.text  # places, industries and qualifiers it could not honour are named by the answer itself
     corrected = corrections(data.index, body.query)
     answer += f" (Read {corrected} in your question.)" if corrected else ""
     return orjson.dumps(
@@ -117,22 +118,6 @@ def _answer(data: Data, body: QueryRequest, plan: Plan | None, models: list[str]
                 "models_used": models,
             },
         }
-    )
-
-
-def _unknown_place_note(question: str, plan: Plan, index: NameIndex) -> str:
-    """Say so when a place was named but is not in this database (rather than silently answering for the U.S.)."""
-    if plan.areas:
-        return ""
-    place = unknown_place(index, question)
-    if place is None:
-        return ""
-    count = sum(1 for a in index.areas.values() if a.type == "M")
-    similar = similar_areas(index, place)
-    hint = f" Did you mean {' or '.join(a.name for a in similar)}? Ask again with that name." if similar else ""
-    return (
-        f"This database has no area named \u201c{place}\u201d (it holds the U.S., the states and {count} metro or "
-        f"nonmetro areas; see GET /api/v1/areas), so these are national figures.{hint} "
     )
 
 
@@ -305,7 +290,9 @@ def _year(data: Data, year: int | None) -> int:
 
 
 def _industry(data: Data, text: str) -> str:
-    code = data.index.industry_code(text)
-    if code is None:
-        raise HTTPException(404, f"no industry matches {text!r} (use a code like 000000 for cross-industry, or an exact industry name)")
-    return code
+    industry = IndustryIndex.of(data.index).resolve(text)
+    if industry is None:
+        raise HTTPException(
+            404, f"no industry matches {text!r} (use a code like 000000 for cross-industry, an industry name, or words like hospitals)"
+        )
+    return industry.code

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.fixtures.eviction import serve_evictions
-from tests.fixtures.k3s import VERSION, K3sEnv, install_logs, install_ufw, serve_release, token_pattern, ufw_rules, write_release
+from tests.fixtures.k3s import VERSION, K3sEnv, install_logs, install_ufw, serve_release, token_pattern, ufw_calls, ufw_rules, write_release
 from tests.fixtures.keyvault import CliResult
 from tests.fixtures.sshd import TestNode
 
@@ -58,10 +58,13 @@ def test_install_joins_agents_without_token_in_argv_and_is_idempotent(k3s_env: K
             seen.update(TestNode.ps_args())
             time.sleep(0.02)
 
+    unconfirmed = _install(env, oewsctl)  # no terminal to ask on: enabling a firewall needs --yes
+    assert unconfirmed.code == 2 and "enables ufw (default deny incoming) on every node; confirm with --yes" in unconfirmed.err
+    assert not install_logs(env.node("machine1")) and not ufw_calls(env.node("machine1"))
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        result = _install(env, oewsctl)
+        result = _install(env, oewsctl, options=("--yes",))
     finally:
         stop.set()
         watcher.join()
@@ -98,13 +101,18 @@ def test_install_joins_agents_without_token_in_argv_and_is_idempotent(k3s_env: K
     assert nodes["machine3"]["spec"]["taints"] == [{"key": "oews/monitoring", "value": "true", "effect": "NoSchedule"}]
     assert "allow from 127.0.0.1 to any port 6443 proto tcp" in " ".join(ufw_rules(server))
     assert "ufw allow from 127.0.0.11 to any port 8472 proto udp" in ufw_rules(pi)
+    for node in env.nodes.nodes:  # the SSH port in use is open before anything is denied
+        calls = [c for c in ufw_calls(node) if not c.startswith(("ufw show", "ufw status"))]
+        assert calls[0] == f"ufw allow {node.port}/tcp", calls
+        assert calls[-3:] == ["ufw default deny incoming", "ufw default allow outgoing", "ufw --force enable"]
+        assert node.path("/etc/rancher/ufw-standin.active").exists()
 
     status = oewsctl("-c", str(env.config_path), "-o", "json", "cluster", "status")
     assert status.code == 0, status.err
     rows = {r["name"]: r for r in json.loads(status.out)["nodes"]}
     assert all(r["ready"] and r["version"] == VERSION for r in rows.values()) and rows["machine1"]["roles"] == "control-plane,master"
 
-    again = _install(env, oewsctl, options=("-o", "json"))
+    again = _install(env, oewsctl, options=("-o", "json", "--yes"))
     assert again.code == 0, again.err
     doc = json.loads(again.out)
     assert doc["changed"] is False
@@ -246,8 +254,9 @@ def test_upgrade_drain_waits_for_the_disruption_budget(k3s_env: K3sEnv, oewsctl:
     assert len(install_logs(env.node("machine2"))) == 1  # machine2 not touched
     assert not (env.kube.get("v1/nodes", None, "machine2") or {}).get("spec", {}).get("unschedulable")
 
-    def second_replica_ready() -> None:
-        time.sleep(2)
+    def second_replica_ready() -> None:  # a while after the drain began (cordon, then a refused eviction)
+        env.kube.wait_for(lambda: (env.kube.get("v1/nodes", None, "machine2") or {}).get("spec", {}).get("unschedulable"), timeout=60)
+        time.sleep(1.5)
         env.kube.put("v1/pods", _app_pod("oews-api-b", "machine1"))
 
     helper = threading.Thread(target=second_replica_ready)

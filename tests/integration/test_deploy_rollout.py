@@ -90,7 +90,7 @@ def test_deploy_rolls_out_smoke_checks_and_is_idempotent(oewsctl: Operator) -> N
     again = oewsctl.ok("--output", "json", "deploy", "--image", f"{IMAGE}:1.4.0")
     doc = json.loads(again.stdout)
     applies = [s for s in doc["steps"] if s["description"].startswith("apply ")]
-    assert len(applies) == 9 and all(s["status"] == "unchanged" for s in applies)
+    assert len(applies) == 12 and all(s["status"] == "unchanged" for s in applies)
     assert len(oewsctl.cluster.list("apps/v1/replicasets", "oews")) == 1
 
 
@@ -183,7 +183,7 @@ def test_dry_run_prints_plan_and_diff_and_changes_nothing(oewsctl: Operator) -> 
     oewsctl.ok("deploy", "--image", f"{IMAGE}:1.4.0")
     before = oewsctl.deployment()
     result = oewsctl.ok("--dry-run", "deploy", "--image", f"{IMAGE}:1.5.0")
-    assert "Plan for deploy (13 steps, nothing changed)" in result.stderr
+    assert "Plan for deploy (16 steps, nothing changed)" in result.stderr
     assert f"-        image: {IMAGE}:1.4.0" in result.stderr
     assert f"+        image: {IMAGE}:1.5.0" in result.stderr
     assert "Service oews/oews-api" not in result.stderr.split("Diff against the live cluster:")[1]

@@ -90,7 +90,7 @@ def test_node_drain_evicts_through_the_pdb_and_uncordons(standin: StandIn, run_c
     assert done.returncode == 0, done.stderr
     _, report = only_report(oewsctl_state)
     assert report["outcome"] == "passed" and report["load"]["summary"]["failed"] == 0
-    drained = next(s for s in report["steps"] if s["description"].startswith("cordon machine2"))
+    drained = next(s for s in report["steps"] if s["node"] == "machine2" and s["description"].startswith("cordon the node"))
     assert drained["message"] == f"{len(on_machine2)} pod(s) evicted from machine2"
     assert report["placement"]["after"] and set(report["placement"]["after"].values()) == {"machine1"}
     assert any("every API pod now runs on machine1" in note for note in report["notes"])

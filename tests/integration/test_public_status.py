@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime
 import json
 import ssl
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import trustme
 
 from tests.conftest import DATA_DIR
 from tests.fixtures.cli import CliRunner
+from tests.fixtures.http_servers import serving
 
 DOMAIN = "api.example.com"  # app.domain of tests/data/monitoring/oewsctl.yaml
 HEALTH = {"status": "ok", "database": {"release": "May 2025", "sha256": "0" * 64}}
@@ -42,20 +43,14 @@ def handler(answer: Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str]
     return Handler
 
 
-def serve(server: ThreadingHTTPServer) -> ThreadingHTTPServer:
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 class Site:
     """The public site: HTTPS with a test-CA certificate, and plain HTTP that redirects (or not)."""
 
-    def __init__(self, tmp: Path, *, days_left: float, redirect: bool, name: str = DOMAIN) -> None:
+    def __init__(self, tmp: Path, servers: ExitStack, *, days_left: float, redirect: bool, name: str = DOMAIN) -> None:
         self.ca = trustme.CA(organization_name="Test Home CA")
         not_after = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=days_left)
         cert = self.ca.issue_cert(name, not_after=not_after)
-        self.ca_file = tmp / "ca.pem"
+        self.ca_file = tmp / f"ca-{len(list(tmp.glob('ca-*.pem')))}.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(context)
@@ -70,30 +65,19 @@ class Site:
                 return 308, {"Location": f"https://{DOMAIN}{request.path}"}, b""
             return 200, {"Content-Type": "application/json"}, json.dumps(HEALTH).encode()
 
-        self.https = serve(ThreadingHTTPServer(("127.0.0.1", 0), handler(health)))
-        self.https.socket = context.wrap_socket(self.https.socket, server_side=True)
-        self.http = serve(ThreadingHTTPServer(("127.0.0.1", 0), handler(plain)))
+        https = ThreadingHTTPServer(("127.0.0.1", 0), handler(health))
+        https.socket = context.wrap_socket(https.socket, server_side=True)
+        self.https = servers.enter_context(serving(https))
+        self.http = servers.enter_context(serving(ThreadingHTTPServer(("127.0.0.1", 0), handler(plain))))
 
     def args(self) -> list[str]:
         return ["--resolve", f"{DOMAIN}:127.0.0.1", "--https-port", str(self.https.server_address[1]), "--http-port", str(self.http.server_address[1])]
 
-    def close(self) -> None:
-        for server in (self.https, self.http):
-            server.shutdown()
-            server.server_close()
-
 
 @pytest.fixture()
 def site_factory(tmp_path: Path) -> Iterator[Callable[..., Site]]:
-    made: list[Site] = []
-
-    def make(**kwargs: Any) -> Site:
-        made.append(Site(tmp_path, **kwargs))
-        return made[-1]
-
-    yield make
-    for site in made:
-        site.close()
+    with ExitStack() as servers:
+        yield lambda **kwargs: Site(tmp_path, servers, **kwargs)
 
 
 CONFIG = DATA_DIR / "monitoring" / "oewsctl.yaml"

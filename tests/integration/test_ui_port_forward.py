@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +25,7 @@ import yaml
 
 from tests.conftest import DATA_DIR
 from tests.fixtures.cli import CliRunner
+from tests.fixtures.http_servers import serving
 from tests.fixtures.kube import KubeCluster
 from tests.fixtures.kube_front import KubeFront
 
@@ -34,8 +34,6 @@ HEADLAMP_LABELS = {"app.kubernetes.io/name": "headlamp", "app.kubernetes.io/inst
 
 class PodServer(ThreadingHTTPServer):
     """A real HTTP server standing in for a pod's port: GET answers its name, POST echoes the SHA-256 of the body."""
-
-    daemon_threads = True
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -65,12 +63,8 @@ class PodServer(ThreadingHTTPServer):
 
 @pytest.fixture()
 def pod_server() -> Iterator[PodServer]:
-    server = PodServer("Headlamp")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(PodServer("Headlamp")) as server:
+        yield server
 
 
 def config_for(cluster: KubeCluster, tmp_path: Path) -> Path:

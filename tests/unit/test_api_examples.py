@@ -155,3 +155,18 @@ async def test_top_paying_names_the_bls_first_and_runner_up(api_client: httpx.As
         body = await _ask(api_client, example["question"])
         ranked = [row["occ_code"] for row in body["data"]]
         assert ranked[:2] == [example["expected"]["occ_code"], example["runner_up"]["occ_code"]], body["answer"]
+
+
+async def test_near_is_read_as_near_and_a_missing_place_is_named_once(api_client: httpx.AsyncClient) -> None:
+    near = (await _ask(api_client, "nurse salary near Houston"))["answer"]
+    assert "Houston-Pasadena-The Woodlands, TX" in near and "newark" not in near.lower(), near
+    boise = (await _ask(api_client, "median pay for nurses in Boise"))["answer"]
+    assert boise.count("no area named \u201cBoise\u201d") == 1, boise
+
+
+async def test_rest_endpoints_take_industry_words_too(industries_client: httpx.AsyncClient) -> None:
+    """`industry=hospitals` means the database's Hospitals row, as in questions (BLS: RN median $100,220)."""
+    response = await industries_client.get("/api/v1/wages", params={"occupation": "RN", "area": "US", "industry": "hospitals"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["industry"] == {"industry_code": "622000", "industry_name": "Hospitals"} and body["measures"]["a_median"] == 100220

@@ -103,10 +103,24 @@ def test_agent_config_carries_server_and_token(config: Config) -> None:
 
 
 def test_firewall_rules(config: Config) -> None:
-    rules = cluster._firewall_rules(config, config.server_node, "198.51.100.7")
-    assert rules[:3] == ["allow 80/tcp", "allow 443/tcp", "allow from 198.51.100.7 to any port 6443 proto tcp"]
+    rules = cluster._firewall_rules(config, config.server_node, cluster.SshSeen(2222, "198.51.100.7"))
+    assert rules[:4] == ["allow 2222/tcp", "allow 80/tcp", "allow 443/tcp", "allow from 198.51.100.7 to any port 6443 proto tcp"]
     assert "allow from 203.0.113.12 to any port 8472 proto udp" in rules
     assert not any("203.0.113.10 to" in r for r in rules)
+
+
+def test_firewall_plan_shows_the_policy_and_keeps_ssh_open_before_enabling(config: Config) -> None:
+    """The dry run shows what ufw will be; the SSH port's allow rule comes before anything is denied."""
+    plan = cluster.install_plan(config)
+    shown = {s.node: s.shown().split("; ") for s in plan.steps if s.description.startswith("firewall")}
+    server = shown["machine1"]
+    assert server[0] == "ufw allow 22/tcp"  # the inventory's port in a dry run; the live session's port when it runs
+    assert server[-3:] == ["ufw default deny incoming", "ufw default allow outgoing", "ufw --force enable"]
+    assert "ufw allow from <this machine> to any port 6443 proto tcp" in server
+    assert "ufw allow from 10.42.0.0/16 to any" in server  # pods reach kubelet / node-exporter
+    assert "ufw allow 80/tcp" not in shown["machine2"]
+    pinned = parse_config(INVENTORY.replace("role: agent}", "role: agent, port: 2200}", 1))
+    assert cluster.firewall_policy(pinned, pinned.node("machine2"))[0] == "ufw allow 2200/tcp"
 
 
 def test_kubeconfig_merge_keeps_other_contexts() -> None:

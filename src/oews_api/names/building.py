@@ -15,10 +15,14 @@ from oews_api.aliases import (
     AMBIGUOUS_STYLE_ABBREVIATIONS,
     AREA_ALIASES,
     COMMON_WORD_CITIES,
+    INDUSTRY_ALIASES,
+    INDUSTRY_SUFFIXES,
     NATIONAL_PHRASES,
     OCCUPATION_ALIASES,
+    PROXIMITY_PHRASES,
     STATE_ABBREVIATIONS,
     STATE_STYLE_ABBREVIATIONS,
+    UNSUPPORTED_QUALIFIERS,
 )
 from oews_api.db import Database
 from oews_api.names.entities import NATIONAL, WORD_SYNONYMS, Area, Occupation, PlaceName, canonical, joined, title_words
@@ -34,7 +38,6 @@ class NameTables:
     occupations: dict[str, Occupation]
     areas: dict[str, Area]
     industries: dict[str, str]  # code -> name
-    industry_by_name: dict[str, str] = field(default_factory=dict)  # lower-case name -> code
     aliases: dict[tuple[str, ...], str] = field(default_factory=dict)  # canonical alias words -> occupation code
     alias_words: frozenset[str] = frozenset()
     titles: dict[str, str] = field(default_factory=dict)  # lower-case official title -> code
@@ -74,7 +77,6 @@ def build_tables(db: Database) -> NameTables:
     }
     industries = {row["industry_code"]: row["industry_name"] for row in db.all("SELECT industry_code, industry_name FROM industries")}
     tables = NameTables(occupations=occupations, areas=areas, industries=industries)
-    tables.industry_by_name = {name.lower(): code for code, name in reversed(industries.items())}
     _index_occupations(tables)
     _index_places(tables)
     _index_vocabulary(tables)
@@ -164,4 +166,10 @@ def _index_vocabulary(tables: NameTables) -> None:
     for word in sorted(words):
         tables.vocabulary.setdefault((word[0], len(word)), []).append(word)
     tables.occupation_words = frozenset({w for o in tables.occupations.values() for w in o.words} | NOISE_WORDS)
-    tables.known = frozenset(words | {stem(w) for w in words} | STOPWORDS | set(WORD_SYNONYMS))
+    tables.known = frozenset(words | {stem(w) for w in words} | STOPWORDS | set(WORD_SYNONYMS) | _planner_words(tables))
+
+
+def _planner_words(tables: NameTables) -> set[str]:
+    """Words the planner reads as industries, "near"-type words or qualifiers: known, so never "corrected" ("near" is no Newark)."""
+    phrases = [*tables.industries.values(), *INDUSTRY_ALIASES, *INDUSTRY_SUFFIXES, *PROXIMITY_PHRASES, *UNSUPPORTED_QUALIFIERS]
+    return {word for phrase in phrases for word in normalize(phrase)}

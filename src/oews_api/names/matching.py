@@ -293,11 +293,3 @@ class NameIndex:
         content = {w for w in canonical(words) if w not in NOISE_WORDS and not any(c.isdigit() for c in w)}
         groups = [o for o in self._sharing_a_word(content) if o.level < 3 and content <= o.words and o.code != "000000"]
         return max(groups, key=lambda o: o.employment, default=None)
-
-    # ----- industries -------------------------------------------------------------------------
-    def industry_code(self, text: str) -> str | None:
-        """An industry code given its code or its exact name (any case), else None."""
-        code = text.strip()
-        if code in self.industries:
-            return code
-        return self.tables.industry_by_name.get(code.lower())

@@ -13,6 +13,7 @@ as the fast data path (see ``oewsctl.clients.transfer``).
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import select
@@ -61,6 +62,14 @@ class CommandResult:
 
 class SudoPasswordRequired(OewsctlError):
     """``sudo -n`` refused: the login user needs passwordless sudo."""
+
+
+SILENT_PEER = ("protocol banner", "No existing session", "Negotiation failed")
+"""How paramiko says the handshake never happened: TCP connected, but no SSH server spoke."""
+
+# paramiko's transport thread logs a full traceback when a peer never speaks SSH (through logging's
+# last-resort handler, i.e. on stderr, into cron mails); the connect error above says it in one line.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def remote_command(argv: Sequence[str], *, sudo: bool, user: str) -> str:
@@ -161,6 +170,9 @@ class SSHPool:
             client.close()
             if "No authentication methods available" in str(exc):  # no key file and no agent keys
                 raise self._login_refused(node, key_file) from None
+            if any(sign in str(exc) for sign in SILENT_PEER):
+                raise OewsctlError(f"{self._where(node)}: port {port} accepts connections but no SSH server answered within {timeout:g}s",
+                                   hint=f"check `host` and `port` of {node.name} in the inventory: something other than sshd listens there, or sshd hangs") from None
             reason = "connection refused" if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) else str(exc) or type(exc).__name__
             raise OewsctlError(f"{self._where(node)}: unreachable ({reason})",
                                hint=f"is sshd running on {node.name}? check `host` and `port` in the inventory") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,6 +16,9 @@ from oewsctl.core.console import out_console
 from oewsctl.core.constants import READY_TIMEOUT
 from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.runner import run_plan
+
+if TYPE_CHECKING:
+    from oewsctl.core.context import RunContext
 
 app = typer.Typer(help="The k3s cluster itself: install over SSH, status, kubeconfig, uninstall.", no_args_is_help=True)
 
@@ -29,8 +32,10 @@ def install(
 ) -> None:
     """Install k3s: the server on cluster.server, then every agent joined with the server's token
     (given in /etc/rancher/k3s/config.yaml, mode 0600, never on a command line), the kubeconfig
-    merged as context cluster.name, ufw rules when cluster.firewall is on, labels and taints from
-    the inventory, and waits until every node is Ready.
+    merged as context cluster.name, labels and taints from the inventory, and waits until every
+    node is Ready. With cluster.firewall: true it shows the ufw policy and asks (or --yes), then
+    enables ufw on each node with default deny incoming plus the cluster's rules; the SSH port in
+    use is allowed first, so the session is never cut.
 
     Safe to re-run: installed nodes say "already installed (vX)" and nothing changes.
 
@@ -40,8 +45,13 @@ def install(
 
     rc = run_context(ctx)
     assert rc.config is not None
+    plan = runbook.install_plan(rc.config, airgap=airgap, upgrade=upgrade, ready_timeout=timeout)
+    if rc.config.cluster.firewall:
+        policy = "".join(f"\n  {node.name}: {'; '.join(runbook.firewall_policy(rc.config, node))}" for node in rc.config.nodes)
+        _confirm(rc, f"cluster.firewall is on: ufw will deny incoming traffic on every node except what these allow:{policy}\nEnable ufw so?",
+                 "cluster install enables ufw (default deny incoming) on every node")
     try:
-        run_plan(runbook.install_plan(rc.config, airgap=airgap, upgrade=upgrade, ready_timeout=timeout), rc)
+        run_plan(plan, rc)
     finally:
         rc.close()
 
@@ -113,15 +123,21 @@ def uninstall(
     rc = run_context(ctx)
     assert rc.config is not None
     plan = runbook.uninstall_plan(rc.config, node)
-    if not rc.options.dry_run and not rc.options.yes:
-        what = node or "EVERY node"
-        if not sys.stdin.isatty():
-            raise UsageError(f"cluster uninstall removes k3s from {what}; confirm with --yes (no terminal to ask on)")
-        typer.confirm(f"Remove k3s from {what} of cluster {rc.config.cluster.name!r}?", abort=True)
+    what = node or "EVERY node"
+    _confirm(rc, f"Remove k3s from {what} of cluster {rc.config.cluster.name!r}?", f"cluster uninstall removes k3s from {what}")
     try:
         run_plan(plan, rc)
     finally:
         rc.close()
+
+
+def _confirm(rc: RunContext, question: str, change: str) -> None:
+    """Ask before a risky change (skipped by --yes and --dry-run); without a terminal, ask for --yes."""
+    if rc.options.dry_run or rc.options.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{change}; confirm with --yes (no terminal to ask on)", hint="see what it does first with --dry-run")
+    typer.confirm(question, abort=True)
 
 
 def register(root: typer.Typer) -> None:

@@ -19,7 +19,8 @@ from oewsctl.core.runner import run_plan
 if TYPE_CHECKING:
     from oews_api.builder import BuildError
     from oewsctl.core.context import RunContext
-    from oewsctl.runbooks.database import DbPlan, Release
+    from oewsctl.runbooks.database import DbPlan
+    from oewsctl.runbooks.db_image import PublishPlan
     from oews_api.builder.writer import Progress as ProgressCallback
 
 db_app = typer.Typer(
@@ -230,13 +231,10 @@ def update(ctx: typer.Context, file: FileArg, force: ForceOpt = False, compress:
     run = run_context(ctx)
     assert run.config is not None
     if _image_mode(run):
+        from oewsctl.runbooks.database import validated_facts
         from oewsctl.runbooks.db_image import update_image_plan
 
-        new = validate_full(file)
-        try:
-            run_plan(update_image_plan(run.config, file, new), run)
-        finally:
-            run.close()
+        _run_publish(run, update_image_plan(run.config, file, validated_facts(file)))
         return
     from oewsctl.runbooks.database import PushOptions, precheck_local, update_plan
 
@@ -291,32 +289,34 @@ def publish(
 
     Example:  oewsctl db publish oews.db   ->  ghcr.io/you/oews-api-db@sha256:3f5c...
     """
+    from oewsctl.runbooks.database import validated_facts
     from oewsctl.runbooks.db_image import publish_plan
 
     run = run_context(ctx)
     assert run.config is not None
-    new = validate_full(file)
-    plan = publish_plan(run.config, file, new, tag=tag, compress=compress is PublishCompress.zstd)
+    plan = publish_plan(run.config, file, validated_facts(file), tag=tag, compress=compress is PublishCompress.zstd)
+    _run_publish(run, plan)
+    if plan.ref and run.options.output == "text":
+        out_console.print(plan.ref, markup=False, highlight=False)
+
+
+def _run_publish(run: RunContext, plan: PublishPlan) -> None:
+    """Run a publish (or image-mode update) plan; the packed layer is removed whatever happens."""
     try:
         run_plan(plan, run)
     finally:
+        plan.cleanup()
         run.close()
-    if plan.published.ref and run.options.output == "text" and not run.options.dry_run:
-        out_console.print(plan.published.ref, markup=False, highlight=False)
-
-
-def validate_full(file: Path) -> "Release":
-    """The full local validation (integrity_check) before anything leaves this machine."""
-    from oewsctl.runbooks.database import validate_local
-
-    return validate_local(file)
 
 
 @db_app.command("status")
 def status(ctx: typer.Context) -> None:
-    """Per DB node: the live file's SHA-256, size, release and kept versions; per pod: what it serves.
+    """Which database each API pod serves; per DB node (hostpath) or per Deployment revision (image) what is kept.
 
-    Reads only (SSH to the DB nodes, /health of each pod through the API server). Example:  oewsctl db status
+    hostpath: per DB node the live file's SHA-256, size, release and kept versions (SSH).
+    image: the artifact the Deployment fetches, the database of each revision (for `db rollback --to N`).
+    Then, per pod, the SHA-256 and release its /health reports (and, with image, the artifact it pulled).
+    Reads only. Example:  oewsctl db status
     """
     from oewsctl.clients.kube import Kube
     from oewsctl.runbooks.database import db_node_names, node_status_or_error, pods_serving, status_lines
@@ -324,6 +324,20 @@ def status(ctx: typer.Context) -> None:
     run = run_context(ctx)
     config = run.config
     assert config is not None
+    if config.database.delivery == "image":
+        from oewsctl.runbooks.db_image import image_status, image_status_lines
+
+        kube = Kube.from_config(config)
+        try:
+            report = image_status(kube, config)
+        finally:
+            kube.close()
+        if run.options.output == "json":
+            out_console.print_json(json.dumps(report))
+        else:
+            for line in image_status_lines(report):
+                out_console.print(line, markup=False)
+        return
     try:
         nodes = [node_status_or_error(run.ssh, config, name) for name in db_node_names(config)]
     finally:

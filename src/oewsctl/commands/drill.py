@@ -192,12 +192,13 @@ def report(ctx: typer.Context) -> None:
     if not found:
         err_console.print("no drill reports yet: run one, e.g. oewsctl drill pod-kill", markup=False)
         return
-    table = Table("started", "drill", "outcome", "requests", "failed", "p95", "recovery", "report")
+    table = Table("report", "drill", "outcome", "requests", "failed", "p95", "recovery")
     for row in found:
         p95 = "—" if row["p95_seconds"] is None else f"{row['p95_seconds'] * 1000:.0f} ms"
         recovery = "—" if row["recovery_seconds"] is None else f"{row['recovery_seconds']:.1f} s"
-        table.add_row(str(row["started"]), str(row["drill"]), str(row["outcome"]), str(row["requests"]), str(row["failed_requests"]), p95, recovery, row["report"])
+        table.add_row(Path(row["report"]).name, str(row["drill"]), str(row["outcome"]), str(row["requests"]), str(row["failed_requests"]), p95, recovery)
     out_console.print(table)
+    err_console.print(f"in {Path(found[-1]['report']).parent} (report.md, report.json, latency.png each)", markup=False)
 
 
 def register(parent: typer.Typer) -> None:

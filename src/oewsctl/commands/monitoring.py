@@ -31,7 +31,7 @@ PrometheusUrl = Annotated[
 def install(ctx: typer.Context) -> None:
     """Install or update the monitoring stack (idempotent: re-running changes only what differs).
 
-    Changes: labels the monitoring node oews/role=monitoring; creates Grafana's admin Secret with a generated password (once, never the chart default, kept on re-runs); applies the kube-prometheus-stack HelmChart (pinned version, sized for a Raspberry Pi); then, once its CRDs exist, the oews-api ServiceMonitor, the Traefik PodMonitor, the alert rules and the Grafana dashboard.
+    Changes: labels the monitoring node oews/role=monitoring; creates Grafana's admin Secret with a generated password (once, never the chart default, kept on re-runs); applies the kube-prometheus-stack HelmChart (pinned version, sized for a Raspberry Pi); then, once its CRDs exist, the oews-api ServiceMonitor, the Traefik PodMonitor, the alert rules, the Grafana dashboard and the blackbox exporter HelmChart probing https://<app.domain>/health and its certificate from the Pi.
 
     Example:  oewsctl --dry-run monitoring install   (then without --dry-run)
     """
@@ -64,7 +64,7 @@ def status(ctx: typer.Context, prometheus: PrometheusUrl = None) -> None:
 def password(ctx: typer.Context) -> None:
     """Print Grafana's admin user and password (from the Secret monitoring/grafana-admin) on stdout.
 
-    This is the only command that shows it; nothing is logged. Log in to Grafana with it after a port-forward (see `oewsctl monitoring status`).
+    This is the only command that shows it; nothing is logged. Log in to Grafana with it after `oewsctl port-forward grafana`.
 
     Example:  oewsctl monitoring password
     """

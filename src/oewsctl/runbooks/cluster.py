@@ -269,37 +269,69 @@ def labels_step(config: Config) -> Step:
                 skip_if=lambda ctx: None if missing(ctx) else "labels and taints already set")
 
 
-def _firewall_rules(config: Config, node: NodeConfig, operator: str) -> list[str]:
-    rules = []
+POD_CIDR = "10.42.0.0/16"
+SERVICE_CIDR = "10.43.0.0/16"
+"""k3s's default cluster and service CIDRs: pods reach node ports (kubelet, node-exporter, DNS) from them."""
+UFW_ENABLE = ("default deny incoming", "default allow outgoing", "--force enable")
+"""After the allow rules: deny anything else coming in, then switch ufw on."""
+
+
+@dataclass(frozen=True)
+class SshSeen:
+    """The SSH session oewsctl holds to a node: its port there (kept open) and this machine's address."""
+
+    port: int | str
+    operator: str
+
+
+def _firewall_rules(config: Config, node: NodeConfig, seen: SshSeen) -> list[str]:
+    """The allow rules of ``node``, the SSH port in use first: enabling ufw can never cut the session."""
+    rules = [f"allow {seen.port}/tcp"]
     if node.role == "server":
-        rules += ["allow 80/tcp", "allow 443/tcp", f"allow from {operator} to any port 6443 proto tcp"]
+        rules += ["allow 80/tcp", "allow 443/tcp", f"allow from {seen.operator} to any port 6443 proto tcp"]
     for peer in config.nodes:
         if peer.name != node.name:
             rules += [f"allow from {peer.host} to any port 10250 proto tcp", f"allow from {peer.host} to any port 8472 proto udp"]
-    return rules
+    return rules + [f"allow from {POD_CIDR} to any", f"allow from {SERVICE_CIDR} to any"]
+
+
+def firewall_policy(config: Config, node: NodeConfig, seen: SshSeen | None = None) -> list[str]:
+    """Every ufw command that gives ``node`` its firewall, in order (the plan and the prompt show these).
+    Without ``seen`` (a dry run): the inventory's SSH port and ``<this machine>`` for the operator."""
+    seen = seen or SshSeen(config.ssh_port(node), "<this machine>")
+    return [f"ufw {command}" for command in (*_firewall_rules(config, node, seen), *UFW_ENABLE)]
+
+
+def _ssh_seen(ctx: RunContext, node: NodeConfig) -> SshSeen:
+    """From ``$SSH_CONNECTION`` on the node: the port sshd answered on (behind NAT it differs from the inventory's)."""
+    fields = ctx.ssh.run(node.name, ["sh", "-c", 'echo "$SSH_CONNECTION"']).stdout.split()
+    if len(fields) != 4:
+        raise OewsctlError(f"{node.name}: cannot tell which SSH port this session uses ($SSH_CONNECTION is {' '.join(fields)!r})",
+                           hint="firewall left unchanged; check the node's sshd (AcceptEnv is not needed: sshd sets SSH_CONNECTION)")
+    return SshSeen(fields[3], fields[0])
 
 
 def firewall_step(config: Config, node: NodeConfig) -> Step:
-    rules: list[str] = []  # the missing rules, found by the check, added by the action
-
-    def pending(ctx: RunContext) -> list[str]:
-        operator = ctx.ssh.run(node.name, ["sh", "-c", 'echo "${SSH_CLIENT%% *}"']).stdout.strip()
-        added = ctx.ssh.run(node.name, ["ufw", "show", "added"], sudo=True).stdout
-        return [rule for rule in _firewall_rules(config, node, operator) if f"ufw {rule}" not in added]
+    pending: list[str] = []  # the ufw commands still to run, found by the check, run by the action
 
     def skip(ctx: RunContext) -> str | None:
         if not ctx.ssh.run(node.name, ["sh", "-c", "command -v ufw"]).ok:
-            return "ufw not installed"
-        rules[:] = pending(ctx)
-        return None if rules else "firewall rules already in place"
+            return "ufw not installed: this node has no firewall (install ufw, then re-run)"
+        added = ctx.ssh.run(node.name, ["ufw", "show", "added"], sudo=True).stdout
+        status = ctx.ssh.run(node.name, ["ufw", "status", "verbose"], sudo=True).stdout
+        enabled = "Status: active" in status and "deny (incoming)" in status
+        rules = [f"ufw {rule}" for rule in _firewall_rules(config, node, _ssh_seen(ctx, node))]
+        pending[:] = [rule for rule in rules if rule not in added] + ([] if enabled else [f"ufw {c}" for c in UFW_ENABLE])
+        return None if pending else f"ufw active, default deny incoming, {len(rules)} rules in place"
 
     def apply(ctx: RunContext) -> str:
-        for rule in rules:
-            ctx.ssh.check(node.name, ["ufw", *shlex.split(rule)], sudo=True)
-        return f"{len(rules)} rule(s) added"
+        for command in pending:
+            ctx.ssh.check(node.name, shlex.split(command), sudo=True)
+        return f"{len(pending)} ufw command(s) run: " + ("enabled, default deny incoming" if "ufw --force enable" in pending else "rules added")
 
     ports = "80, 443, 6443 from this machine; " if node.role == "server" else ""
-    return Step(f"firewall (ufw): allow {ports}10250/tcp and 8472/udp between nodes", node=node.name, skip_if=skip, action=apply)
+    return Step(f"firewall (ufw): deny incoming but SSH, {ports}10250/tcp and 8472/udp between nodes, pods; enable", node=node.name,
+                skip_if=skip, action=apply, detail="; ".join(firewall_policy(config, node)))
 
 
 def _ordered(config: Config) -> list[NodeConfig]:

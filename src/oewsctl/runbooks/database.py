@@ -33,16 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from oewsctl.clients import transfer
-from oewsctl.clients.kube import Kube, is_ready, wait_until
 from oewsctl.clients.transfer import FREE_KIB, SHA256, temp_name
 from oewsctl.core.console import interactive
 from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.plan import Needs, Plan, Step
-from oewsctl.runbooks.db_artifact import REF_ANNOTATION
-from oewsctl.runbooks.render import APP_NAME
-from oewsctl.runbooks.rollout import Target, restart, wait_step
+from oewsctl.runbooks.db_artifact import fetched_ref
 
 if TYPE_CHECKING:
+    from oewsctl.clients.kube import Kube
     from oewsctl.clients.ssh import SSHPool
     from oewsctl.clients.transfer import Sent
     from oewsctl.configuration.schema import Config
@@ -77,8 +75,8 @@ PY_UNZSTD = (
     "shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)\n"
 )
 RECEIVE = (
-    'set -o pipefail; dest=$1 codec=$2; dir=${dest%/*}\n'
-    'case $codec in zstd) unpack() { zstd -d -q -c; };; python) unpack() { python3 -c "$3"; };; *) unpack() { cat; };; esac\n'
+    'set -o pipefail; dest=$1 codec=$2 py=$3; dir=${dest%/*}\n'
+    'case $codec in zstd) unpack() { zstd -d -q -c; };; python) unpack() { python3 -c "$py"; };; *) unpack() { cat; };; esac\n'
     'if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r; }; else digest() { sha256sum; }; fi\n'
     'mkdir -p -- "$dir" && rm -f -- "$dest" && umask 077 || exit 73\n'
     'sha=$(unpack | tee -- "$dest" | digest | cut -c1-64) || { rc=$?; rm -f -- "$dest"; echo "writing $dest failed (exit $rc)" >&2; exit 74; }\n'
@@ -676,7 +674,7 @@ class PodServes:
     release: str | None
     problem: str | None = None
     ref: str | None = None
-    """delivery image: the artifact the pod's fetch-db init container pulled (its ``oews/db-ref`` annotation)."""
+    """delivery image: the artifact the pod's fetch-db init container pulled."""
 
     def line(self) -> str:
         what = f"sha256 {self.sha256[:12]}… ({self.release})" if self.sha256 else f"unknown ({self.problem})"
@@ -684,15 +682,17 @@ class PodServes:
         return f"pod {self.pod} on {self.node}: {what}{source}{'' if self.ready else ' [not ready]'}"
 
 
-def pods_serving(kube: Kube, config: "Config") -> list[PodServes]:
+def pods_serving(kube: "Kube", config: "Config") -> list[PodServes]:
     """Each API pod's database as its /health reports it (through the API server's pod proxy)."""
+    from oewsctl.clients.kube import is_ready
+    from oewsctl.runbooks.render import APP_NAME
     namespace = config.app.namespace
     pods = [p for p in kube.list("v1", "Pod", namespace, label_selector=f"app.kubernetes.io/name={APP_NAME}")
             if (p["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == APP_NAME and not p["metadata"].get("deletionTimestamp")]
     found = []
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         name, node, ready = pod["metadata"]["name"], (pod.get("spec") or {}).get("nodeName") or "(unscheduled)", is_ready(pod)
-        ref = (pod["metadata"].get("annotations") or {}).get(REF_ANNOTATION)
+        ref = fetched_ref(pod.get("spec") or {})
         try:
             body = json.loads(kube.proxy_get("pods", name, namespace, "/health", port=API_PORT))
             db = body.get("database") or {}
@@ -702,8 +702,9 @@ def pods_serving(kube: Kube, config: "Config") -> list[PodServes]:
     return found
 
 
-def confirm_pods(kube: Kube, config: "Config", sha256: str, timeout: float | None = None) -> str:
+def confirm_pods(kube: "Kube", config: "Config", sha256: str, timeout: float | None = None) -> str:
     """Wait until every ready API pod reports ``sha256``; fail naming each pod and what it serves."""
+    from oewsctl.clients.kube import wait_until
     last: list[PodServes] = []
 
     def check() -> tuple[bool, str]:
@@ -725,6 +726,8 @@ def confirm_pods(kube: Kube, config: "Config", sha256: str, timeout: float | Non
 def restart_and_confirm(config: "Config", sha256: "str | Callable[[], str]") -> list[Step]:
     """Restart the API pods (skipped when every ready pod already serves ``sha256``), wait, confirm.
     ``sha256`` may be a callable: a push learns the file's SHA-256 only when it runs."""
+    from oewsctl.runbooks.rollout import Target, restart, wait_step
+
     target = Target.of(config)
     want = sha256 if callable(sha256) else lambda: sha256
     which = f"sha256 {sha256[:12]}…" if isinstance(sha256, str) else "the new database's sha256"
@@ -749,10 +752,10 @@ def update_plan(config: "Config", local: Path, new: Release | None = None, optio
     plan = DbPlan(f"db update {local.name}", config, db_node_names(config, options.node), _DbRun(), PUSH_RETRY, kube=True)
     plan.extend(push_steps(config, local, new, options, plan.run))
 
-    def pushed() -> str:
-        if plan.run.new is None:
-            raise OewsctlError("no database was pushed in this run")
-        return plan.run.new.sha256
+    def pushed() -> str:  # hashed by the inspect step (also when every node already had the file)
+        if plan.run.local_sha is None:
+            raise OewsctlError("the database was not hashed: the push did not run")
+        return plan.run.local_sha
 
     plan.extend(restart_and_confirm(config, new.sha256 if new is not None else pushed))
     return plan
@@ -850,6 +853,8 @@ ROLLBACK_RETRY = "re-run `oewsctl db rollback --to N` with the N `db status` lis
 
 
 def rollback_plan(config: "Config", to: int | None = None) -> DbPlan:
+    from oewsctl.runbooks.rollout import Target, restart, wait_step
+
     layout = Layout(config.database.path)
     nodes = db_node_names(config)
     target = Target.of(config)

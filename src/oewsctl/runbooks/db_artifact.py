@@ -72,6 +72,15 @@ class Published:
         return cls(annotations[REF_ANNOTATION], annotations.get(SHA_ANNOTATION, ""), None if release == "unknown" else release, 0)
 
 
+def fetched_ref(pod_spec: dict[str, Any]) -> str | None:
+    """The ``--ref`` a pod's fetch-db init container pulls (what it actually ran), or None (hostpath)."""
+    for container in pod_spec.get("initContainers") or []:
+        args = list(container.get("args") or [])
+        if container.get("name") == FETCH_CONTAINER and "--ref" in args[:-1]:
+            return str(args[args.index("--ref") + 1])
+    return None
+
+
 def artifact_repository(config: Config) -> ImageRef:
     """``<app.image>-db`` on the same registry, without tag or digest."""
     from oewsctl.clients.registry import ImageRef  # httpx: only for the commands that need it

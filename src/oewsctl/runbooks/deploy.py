@@ -23,6 +23,7 @@ from oewsctl.clients.kube_secrets import ClusterSecrets, Condition
 from oewsctl.clients.registry import TOKEN_ENV, ImageRef, RegistryClient, dockerconfigjson, login_hint
 from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.plan import Needs, Plan, Step
+from oewsctl.runbooks.db_image import keep_live_database
 from oewsctl.runbooks.images import recorded_image
 from oewsctl.runbooks.kube_steps import apply_step
 from oewsctl.runbooks.render import render
@@ -234,7 +235,7 @@ def deploy_plan(config: Config, options: DeployOptions) -> Plan:
     for obj in manifests(config, image):
         if obj["kind"] == "Deployment":
             plan.extend(secret_steps(config, image))
-            plan.add(apply_step(obj, finish=lambda ctx, o: with_secret_hash(ctx, config, o)))
+            plan.add(apply_step(obj, finish=lambda ctx, o: keep_live_database(ctx.kube, with_secret_hash(ctx, config, o))))
         else:
             plan.add(apply_step(obj))
     if not options.wait:

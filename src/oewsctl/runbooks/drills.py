@@ -36,14 +36,13 @@ from oewsctl.core.plan import Plan, Step
 from oewsctl.core.state import state_dir
 from oewsctl.runbooks import loadtest, nodes
 from oewsctl.runbooks.render import APP_NAME
-from oewsctl.runbooks.rollout import Target, get_deployment, restart, rollout_state, undo
+from oewsctl.runbooks.rollout import Target, echo_for, get_deployment, restart, rollout_state, undo
 
 if TYPE_CHECKING:
     from oewsctl.configuration.schema import Config
     from oewsctl.core.context import RunContext
     from oewsctl.runbooks.secrets import SecretsEnv
 
-NAMES = ("rollout", "db-swap", "secret-rotation", "pod-kill", "node-drain", "node-loss")
 SELECTOR = {"app.kubernetes.io/name": APP_NAME}
 REPORTS = "drills"
 
@@ -73,10 +72,6 @@ class BackgroundLoad:
     def start(self) -> None:
         self.started = time.monotonic()
         self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started if self.started else 0.0
@@ -136,8 +131,7 @@ class DrillRun:
 
 
 def app_pods(kube: Kube, namespace: str) -> list[dict[str, Any]]:
-    pods = kube.list("v1", "Pod", namespace, label_selector=",".join(f"{k}={v}" for k, v in SELECTOR.items()))
-    return [p for p in pods if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in SELECTOR.items())]
+    return loadtest.labelled_pods(kube, namespace, SELECTOR)
 
 
 def placement(kube: Kube, namespace: str) -> dict[str, str]:
@@ -289,7 +283,7 @@ def node_drain_steps(run: DrillRun, node: str) -> DrillSteps:
             raise OewsctlError(f"node {node} is already cordoned", hint=f"uncordon it first (kubectl uncordon {node}); the drill restores what it changes only")
         nodes.cordon(ctx.kube, node)
         held["cordoned"] = True
-        return nodes.drain(ctx.kube, node, timeout=run.timeout, echo=_echo(ctx))
+        return nodes.drain(ctx.kube, node, timeout=run.timeout, echo=echo_for(ctx))
 
     def uncordon(ctx: RunContext) -> str:
         held["cordoned"] = False
@@ -299,19 +293,11 @@ def node_drain_steps(run: DrillRun, node: str) -> DrillSteps:
         return None if held["cordoned"] else f"{node} is not cordoned by this drill"
 
     return DrillSteps(
-        phases=[PhaseSteps("drain", [Step(f"cordon {node} and evict its pods (Eviction API, PodDisruptionBudget honoured)", node=node, action=drain,
+        phases=[PhaseSteps("drain", [Step("cordon the node and evict its pods (Eviction API, PodDisruptionBudget honoured)", node=node, action=drain,
                                           detail=f"PATCH node {node} unschedulable; POST pods/NAME/eviction for each pod on it")]),
-                PhaseSteps("uncordon", [Step(f"uncordon {node}", node=node, action=uncordon, detail=f"PATCH node {node} schedulable")])],
-        restore=[Step(f"uncordon {node}", node=node, action=uncordon, skip_if=not_held, detail=f"PATCH node {node} schedulable")],
+                PhaseSteps("uncordon", [Step("uncordon the node", node=node, action=uncordon, detail=f"PATCH node {node} schedulable")])],
+        restore=[Step("uncordon the node", node=node, action=uncordon, skip_if=not_held, detail=f"PATCH node {node} schedulable")],
     )
-
-
-def _echo(ctx: RunContext) -> Callable[[str], None] | None:
-    if ctx.options.output != "text":
-        return None
-    from oewsctl.core.console import err_console
-
-    return lambda line: err_console.print(f"    {line}", markup=False, highlight=False)
 
 
 def k3s_service(config: Config, node: str) -> str:
@@ -347,10 +333,10 @@ def node_loss_steps(run: DrillRun, node: str, down: float) -> DrillSteps:
         return None if stopped["down"] else f"{service} was not stopped by this drill"
 
     return DrillSteps(
-        phases=[PhaseSteps("node lost", [Step(f"stop k3s and its containers on {node} for {down:g}s (the machine fails)", node=node, action=stop,
+        phases=[PhaseSteps("node lost", [Step(f"stop k3s and its containers for {down:g}s (the machine fails)", node=node, action=stop,
                                               detail=f"sudo {KILLALL}; wait {down:g}s")], wait=False),
-                PhaseSteps("node back", [Step(f"start {service} on {node} again", node=node, action=start, detail=f"sudo systemctl start {service}")])],
-        restore=[Step(f"start {service} on {node} again", node=node, action=start, skip_if=running, detail=f"sudo systemctl start {service}")],
+                PhaseSteps("node back", [Step(f"start {service} again", node=node, action=start, detail=f"sudo systemctl start {service}")])],
+        restore=[Step(f"start {service} again", node=node, action=start, skip_if=running, detail=f"sudo systemctl start {service}")],
     )
 
 
@@ -361,23 +347,21 @@ def db_swap_steps(run: DrillRun, file: Path) -> DrillSteps:
     new = database.validate_local(file)
     update = database.update_plan(run.config, file, new)
     rollback = database.rollback_plan(run.config)
-    serving: dict[str, str] = {}
-
     def remember(ctx: RunContext) -> str:
         pods = [p for p in database.pods_serving(ctx.kube, run.config) if p.ready]
         shas = {p.sha256 for p in pods}
         if len(shas) != 1:
             raise OewsctlError(f"the API pods do not all serve the same database ({', '.join(p.line() for p in pods)})",
                                hint="finish the last db update first: oewsctl db status")
-        serving["sha256"] = run.original_sha256 = shas.pop()
-        if serving["sha256"] == new.sha256:
+        run.original_sha256 = shas.pop()
+        if run.original_sha256 == new.sha256:
             raise OewsctlError(f"the pods already serve {file.name} (sha256 {new.sha256[:12]}…): the drill would change nothing",
                                hint="pass a database file other than the live one")
-        return f"pods serve sha256 {serving['sha256'][:12]}…"
+        return f"pods serve sha256 {run.original_sha256[:12]}…"
 
     def swapped(ctx: RunContext) -> str | None:
         pods = [p for p in database.pods_serving(ctx.kube, run.config) if p.ready]
-        return "the pods serve the database from before the drill" if pods and all(p.sha256 == serving.get("sha256") for p in pods) else None
+        return "the pods serve the database from before the drill" if pods and all(p.sha256 == run.original_sha256 for p in pods) else None
 
     def roll_back(ctx: RunContext) -> str:
         for step in rollback.steps:
@@ -495,7 +479,7 @@ def markdown(doc: dict[str, Any]) -> str:
     if doc["load"]:
         summary = doc["load"]["summary"]
         latency = summary["latency_seconds"]
-        lines += ["", f"Requests: {summary['requests']} ({summary['rps']}/s), failed {summary['failed']}"
+        lines += ["", f"Requests: {summary['requests']} ({summary['rps']:.1f}/s), failed {summary['failed']}"
                       + (f" ({', '.join(f'{k} ×{v}' for k, v in summary['errors'].items())})" if summary["errors"] else "") + ".",
                   f"Latency: p50 {latency['p50'] * 1000:.0f} ms, p95 {latency['p95'] * 1000:.0f} ms, p99 {latency['p99'] * 1000:.0f} ms, "
                   f"worst {latency['max'] * 1000:.0f} ms."]

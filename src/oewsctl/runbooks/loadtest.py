@@ -358,13 +358,16 @@ def probe(target: Target, timeout: float = 5.0) -> None:
 
 
 # -- cluster facts and thresholds -----------------------------------------------------------
+def labelled_pods(kube: Kube, namespace: str, selector: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The pods carrying every label of ``selector`` (also checked here, whatever the server did with the selector)."""
+    pods = kube.list("v1", "Pod", namespace, label_selector=",".join(f"{k}={v}" for k, v in selector.items()))
+    return [pod for pod in pods if all((pod["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+
+
 def pod_restarts(kube: Kube, namespace: str, selector: Mapping[str, str]) -> dict[str, int]:
     """Container restarts per API pod (label ``selector``), as the kubelet counts them."""
-    pods = kube.list("v1", "Pod", namespace, label_selector=",".join(f"{k}={v}" for k, v in selector.items()))
-    return {
-        pod["metadata"]["name"]: sum(int(c.get("restartCount", 0)) for c in (pod.get("status") or {}).get("containerStatuses") or [])
-        for pod in pods if all((pod["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
-    }
+    return {pod["metadata"]["name"]: sum(int(c.get("restartCount", 0)) for c in (pod.get("status") or {}).get("containerStatuses") or [])
+            for pod in labelled_pods(kube, namespace, selector)}
 
 
 def restarts_between(before: Mapping[str, int], after: Mapping[str, int]) -> int:

@@ -381,7 +381,7 @@ def _grafana_status(kube: Kube) -> tuple[list[str], Any]:
         return [f"admin Secret {NAMESPACE}/{GRAFANA_SECRET} missing (run `oewsctl monitoring install`)"], {"admin_secret": False}
     return [
         f"admin password set in Secret {NAMESPACE}/{GRAFANA_SECRET} (`oewsctl monitoring password` prints it)",
-        f"open it: kubectl -n {NAMESPACE} port-forward svc/{GRAFANA_SERVICE} 3000:80, then http://localhost:3000",
+        "open it: `oewsctl port-forward grafana`, then http://127.0.0.1:3000/",
     ], {"admin_secret": True}
 
 
