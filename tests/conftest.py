@@ -61,5 +61,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section(f"NOT TESTED: {sum(missing.values())} tests skipped, real parts missing", sep="!", red=True, bold=True)
     for part, count in missing.most_common():
         terminalreporter.write_line(f"  {count:4d} x {part}", red=True)
-    terminalreporter.write_line(f"Install and start every part (as root; it then runs the whole suite with CI=true): {INSTALL_PARTS}", bold=True)
+    terminalreporter.write_line(f"Install and start every part (as root; it then runs the whole suite): {INSTALL_PARTS}", bold=True)
     terminalreporter.write_line("With CI=true a missing part fails the run instead of skipping.")

@@ -115,8 +115,10 @@ class Answerer:
         metros = sum(1 for a in self.index.areas.values() if a.type == "M")
         national = "" if plan.areas else ", so these are national figures"
         note = f"This database has no area named {names} (it holds the U.S., the states and {metros} metro or nonmetro areas; see GET /api/v1/areas){national}."
-        # A lone name may be a misspelling ("Sanfrancisco"); "Portland, ME" names its state, so another Portland is no hint.
-        similar = [a.name for p in plan.missing_areas if "," not in p for a in similar_areas(self.index, p)]
+        # A lone name may be a misspelling ("Sanfrancisco"); "Portland, ME" names its state, so another Portland is no hint;
+        # with several missing places a list of guesses would not say which one it is for.
+        lone = plan.missing_areas[0] if len(plan.missing_areas) == 1 and "," not in plan.missing_areas[0] else None
+        similar = [a.name for a in similar_areas(self.index, lone)] if lone else []
         return [note + (f" Did you mean {' or '.join(similar)}? Ask again with that name." if similar else "")]
 
     def _industry(

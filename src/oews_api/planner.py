@@ -46,7 +46,6 @@ _TREND = re.compile(
     r"\btrends?\b|over time|over the years|\bsince (?:19|20)\d\d\b|\bhistorical\b|\bhistory of (?:pay|wages?|salar|employment)"
     r"|\bchanged?\b|\bgrowth\b|year over year|by year"
 )
-_COMPARE_CUES = re.compile(r"\bcompare|\bvs\b|\bversus\b|\bwhich\b|\bmore\b|\bhigher\b|\blower\b|\bdifference\b|\bbetween\b|\bbetter\b")
 _SEPARATORS = {"or", "vs", "versus", "than", "compared", "and"}
 _UNSUPPORTED = [(tuple(normalize(phrase)), what) for phrase, what in UNSUPPORTED_QUALIFIERS.items()]
 _DIFFERENCE = re.compile(r"\bhow (?:much|many) (?:more|less|fewer|higher|lower)\b|\bdifference (?:in|between)\b|\b(?:pay )?gap between\b")
@@ -138,8 +137,9 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     words = proximity_as_in(normalize(question))
     industries = IndustryIndex.of(index).find(words)
     in_industry = {i for m in industries for i in range(m.start, m.end)}
-    words = index.correct([w for i, w in enumerate(words) if i not in in_industry])
-    places = find_places(index, words, question, [m.phrase for m in industries])
+    said = [w for i, w in enumerate(words) if i not in in_industry]
+    words = index.correct(said)
+    places = find_places(index, words, said, question, [m.phrase for m in industries])
     rest = [word for i, word in enumerate(words) if i not in places.used]
     named_areas = list(dict.fromkeys(m.area.code for m in places.mentions))
     areas = named_areas[:MAX_TERMS]
@@ -147,8 +147,7 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     not_honoured += [f"{m.phrase} (one industry per question)" for m in industries[1:]]
     not_honoured += _unsupported(words)
     statistic = detect_statistic(text)
-    listing = bool(_COMPARE_CUES.search(text)) or len(areas) > 1
-    occupations = _occupation_terms(rest, index, split_on_and=listing)
+    occupations = _occupation_terms(rest, index)
     if not occupations and not areas and not places.missing and not industries and not set(words) & QUESTION_WORDS:
         occupations = [question.strip()[:120] or "?"]  # nothing recognisable: answered as "could not match"
     year_match = [int(y) for y in _YEAR.findall(question)]
@@ -208,11 +207,15 @@ def _is_specific(occupations: list[str], index: NameIndex) -> bool:
     return bool(occupations) and occupations[0] in index.occupations and index.occupations[occupations[0]].level == 3
 
 
-def _occupation_terms(words: list[str], index: NameIndex, *, split_on_and: bool) -> list[str]:
-    """One term per occupation named: a code when matched well, else the words themselves."""
+def _occupation_terms(words: list[str], index: NameIndex) -> list[str]:
+    """One term per occupation named: a code when matched well, else the words themselves.
+
+    The words split at "and", "or", "vs" ... (and runs like "rns lpns cnas") win only when every part
+    names a distinct occupation clearly and better than the whole does: "nurses and dental hygienists"
+    is two, "paralegals and legal assistants" one (its title).
+    """
     whole = index.occupations_for_words(words)
-    separators = _SEPARATORS if split_on_and else _SEPARATORS - {"and"}
-    parts = [piece for part in _split(words, separators) for piece in (_split_list(part, index) if split_on_and else [part])]
+    parts = [piece for part in _split(words, _SEPARATORS) for piece in _split_list(part, index)]
     if len(parts) > 1:
         matches = [index.occupations_for_words(part) for part in parts]
         best = [m[0] for m in matches if m]

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from oews_api.aliases import PROXIMITY_PHRASES, STATE_ABBREVIATIONS
 from oews_api.names import AreaMention, NameIndex
-from oews_api.names.suggestions import unknown_place
+from oews_api.names.suggestions import place_candidates
 from oews_api.text import normalize
 
 _PROXIMITY = sorted((tuple(normalize(p)) for p in PROXIMITY_PHRASES), key=len, reverse=True)
 _ABBREVIATION_OF_STATE = {name.lower(): abbrev for abbrev, name in STATE_ABBREVIATIONS.items()}
+MAX_MISSING = 5  # missing places named in one answer (``Plan.missing_areas``)
 Missing = tuple[str, tuple[int, int]]  # a place as the question wrote it, and its word positions
 
 
@@ -44,12 +45,19 @@ def proximity_as_in(words: list[str]) -> list[str]:
     return out
 
 
-def find_places(index: NameIndex, words: list[str], question: str, industry_phrases: list[str]) -> Places:
-    """Areas named in ``words`` (normalised, corrected), with missing places taken out and named."""
+def find_places(index: NameIndex, words: list[str], said: list[str], question: str, industry_phrases: list[str]) -> Places:
+    """Areas named in ``words`` (normalised, corrected), with missing places taken out and named.
+
+    ``said``: the same words before typo correction, where a place we do not hold is looked for
+    ("in Paris" was corrected to "in parts": it is still a place, and missing).
+    """
     kept, missing = _without_cities_of_other_states(index.find_areas(words, question), words, question)
-    unknown = unknown_place(index, question)
-    if unknown and normalize(unknown) not in [normalize(p) for p in industry_phrases]:
-        missing += _without_unknown_place(kept, words, question, normalize(unknown), {i for _, (s, e) in missing for i in range(s, e)})
+    industries = [normalize(p) for p in industry_phrases]
+    for unknown in (normalize(p) for p in place_candidates(index, question)):
+        if len(missing) >= MAX_MISSING:  # a plan names at most this many; a 500-character question may hold dozens
+            break
+        if unknown not in industries:
+            missing += _without_unknown_place(kept, said, question, unknown, {i for _, (s, e) in missing for i in range(s, e)})
     used = {i for _, (s, e) in missing for i in range(s, e)} | {i for m in kept for i in range(m.start, m.end)}
     return Places(kept, [name for name, _ in missing], frozenset(used))
 
@@ -71,7 +79,7 @@ def _without_cities_of_other_states(mentions: list[AreaMention], words: list[str
 
 
 def _without_unknown_place(kept: list[AreaMention], words: list[str], question: str, unknown: list[str], used: set[int]) -> list[Missing]:
-    """A capitalised place after "in"/"near" that matched no area ("in Boise"); "Columbus, Ohio" takes its state along."""
+    """A capitalised place after "in", "near", "vs" ... that matched no area ("in Boise"); "Columbus, Ohio" takes its state along."""
     start = _position(words, unknown)
     if start is None or start in used or any(m.start <= start < m.end for m in kept):
         return []

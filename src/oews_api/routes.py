@@ -103,7 +103,7 @@ def _answer(data: Data, body: QueryRequest, plan: Plan | None, models: list[str]
     plan = plan or data.planner.plan(body.query)
     result = data.answerer.answer(plan, charts=body.enable_charts)
     answer = result.text  # places, industries and qualifiers it could not honour are named by the answer itself
-    corrected = corrections(data.index, body.query)
+    corrected = corrections(data.index, body.query, plan.missing_areas)
     answer += f" (Read {corrected} in your question.)" if corrected else ""
     return orjson.dumps(
         {
@@ -183,8 +183,8 @@ def compare(
 ) -> Response:
     """One measure across several occupations and/or areas, highest first (unpublished last, with reasons)."""
     data = _data(request)
-    occs = [_occupation(data.index, o) for o in occupation]
-    places = [_area(data.index, a) for a in area or [NATIONAL]]
+    occs = list(dict.fromkeys(_occupation(data.index, o) for o in occupation))  # "RN" and "29-1141" are one row, not two
+    places = list(dict.fromkeys(_area(data.index, a) for a in area or [NATIONAL]))
     when, ind = _year(data, year), _industry(data, industry)
     cells = []
     for occ in occs:

@@ -6,9 +6,9 @@ runbook modules; this file only assembles them and maps errors to exit codes.
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -66,18 +66,31 @@ for module in (setup, serve, status, cluster, image, deploy, db, secrets, backup
     module.register(app)
 
 
+TRACEBACK_ENV = "OEWSCTL_TRACEBACK"
+
+
+def _fail(message: str, hint: str | None, code: int) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    if hint:
+        err_console.print(f"[yellow]hint:[/yellow] {escape(hint)}", highlight=False)
+    sys.exit(code)
+
+
 def main() -> None:
     """Entry point: run the app and turn OewsctlError into one line, a hint and an exit code.
 
-    Click handles usage errors itself (exit 2) in standalone mode.
+    Click handles usage errors itself (exit 2) in standalone mode. Any other exception is a bug:
+    still one line (cron logs stay readable), the traceback only with $OEWSCTL_TRACEBACK set.
+    tests/unit/test_no_tracebacks.py drives every command with broken inputs and fails on either.
     """
     try:
         app()
     except OewsctlError as exc:
-        err_console.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
-        if exc.hint:
-            err_console.print(f"[yellow]hint:[/yellow] {escape(exc.hint)}", highlight=False)
-        sys.exit(exc.exit_code)
+        _fail(exc.message, exc.hint, exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        _fail(f"unexpected {type(exc).__name__}: {exc}", f"this is a bug in oewsctl: run again with {TRACEBACK_ENV}=1 to see where, and report it", 1)
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ def test_backup_terminated_mid_copy_leaves_no_partial_folder(db_nodes: TestClust
     while run.poll() is None and time.monotonic() < deadline and copied < 16 * 1048576:
         copied = sum(p.stat().st_size for p in dest.glob(".*.partial/*") if p.is_file()) if dest.exists() else 0
         time.sleep(0.005)
-    assert copied >= 16 * 1048576, f"the copy finished before it could be interrupted: {run.poll()} {run.stderr.read() if run.poll() is not None else ''}"
+    assert copied >= 16 * 1048576, "the copy finished before it could be interrupted"
     run.send_signal(signal.SIGTERM)
     run.communicate(timeout=30)
     assert run.returncode == 143

@@ -250,3 +250,27 @@ def test_db_update_in_image_mode_switches_every_pod_and_rollout_undo_brings_the_
     forward = run_cli("--config", config, "db", "rollback")  # the newest earlier revision with another database
     assert forward.returncode == 0, forward.stderr
     assert f"2/2 ready pods serve sha256 {sha256(db_files.new)[:12]}" in forward.stderr
+
+
+def test_backup_records_the_artifact_and_restore_points_the_pods_back_at_it(
+        registry: str, operator: Path, run_cli: CliRunner, db_files: DbFiles, kube_cluster: KubeCluster) -> None:
+    config = inventory(operator / "oewsctl.yaml", f"{registry}/b{operator.name[-8:].lower()}/oews-api", kube_cluster.kubeconfig)
+    pods = FetchingPods(kube_cluster, operator / "pods")
+    old_ref = publish(run_cli, config, db_files.old)
+    assert run_cli("--config", config, "deploy", "--image", f"{registry}/oews-api:1.0").returncode == 0
+
+    backed = run_cli("--config", config, "backup", "run", "--dest", operator / "backups")
+    assert backed.returncode == 0, backed.stderr
+    (folder,) = (operator / "backups").iterdir()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["artifact"] == old_ref and manifest["database"]["sha256"] == sha256(db_files.old)
+    assert (folder / "oews.db").read_bytes() == db_files.old.read_bytes()  # the bytes too: the backup outlives the registry's copy
+    assert not any("auth" in p.name for p in folder.rglob("*"))  # registry credentials never land in a backup
+
+    assert run_cli("--config", config, "db", "update", db_files.new).returncode == 0
+    restored = run_cli("--config", config, "restore", folder.name, "--dest", operator / "backups")
+    assert restored.returncode == 0, restored.stderr
+    assert f"2/2 ready pods serve sha256 {sha256(db_files.old)[:12]}" in restored.stderr
+    deployment = kube_cluster.get("apps/v1/deployments", "oews", "oews-api")
+    assert deployment is not None and fetched_ref(deployment["spec"]["template"]["spec"]) == old_ref
+    assert set(pods.serves.values()) == {sha256(db_files.old)}

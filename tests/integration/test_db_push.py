@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +22,7 @@ import pytest
 
 from oewsctl.clients.ssh import SSHPool
 from oewsctl.runbooks.database import SWITCH
-from tests.fixtures.dbnodes import DB_PATH, CliRun, DbFiles, sha256
+from tests.fixtures.dbnodes import DB_PATH, CliRun, DbCluster, DbFiles, sha256
 from tests.fixtures.sshd import TestCluster
 
 DB_NODES = ("machine1", "machine2")
@@ -163,16 +165,17 @@ def test_a_node_with_too_little_disk_fails_the_push_before_any_switch(db_nodes: 
     assert storage_files(db_nodes, "machine1") == [".oews.db.releases.json", "oews.db"]  # nothing uploaded, nothing switched
 
 
-def test_rollback_restores_the_previous_bytes_on_every_node(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
+def test_rollback_restores_the_previous_bytes_on_every_node(db_cluster: DbCluster, db_files: DbFiles, cli: CliRun) -> None:
+    db_nodes = db_cluster.nodes
     for source in (db_files.old, db_files.new):
         assert cli(db_nodes.config_path, "db", "push", source).returncode == 0
     plan = cli(db_nodes.config_path, "--dry-run", "db", "rollback")
     assert plan.returncode == 0 and "stage the newest kept version" in plan.stderr
     for node in DB_NODES:
         assert sha256(live(db_nodes, node)) == sha256(db_files.new)
-    # No cluster in this test: the switch happens, then the restart step fails and says so.
     result = cli(db_nodes.config_path, "db", "rollback")
-    assert "restart the pods" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert 'deployment "oews-api" successfully rolled out' in result.stderr  # the pods were restarted onto it
     for node in DB_NODES:
         assert live(db_nodes, node).read_bytes() == db_files.old.read_bytes()
         assert sha256(live(db_nodes, node).with_name("oews.db.v2")) == sha256(db_files.new)  # the file rolled away from is kept
@@ -189,8 +192,9 @@ def test_rollback_restores_the_previous_bytes_on_every_node(db_nodes: TestCluste
         assert storage_files(db_nodes, node) == [".oews.db.releases.json", "oews.db", "oews.db.v1", "oews.db.v2"]
 
 
-def test_a_switch_failing_on_the_second_node_says_which_nodes_switched(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun,
+def test_a_switch_failing_on_the_second_node_says_which_nodes_switched(db_cluster: DbCluster, db_files: DbFiles, cli: CliRun,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    db_nodes = db_cluster.nodes
     for source in (db_files.old, db_files.new):
         assert cli(db_nodes.config_path, "db", "push", source).returncode == 0
     undo = fail_the_rename_on(db_nodes, "machine2", monkeypatch)
@@ -207,7 +211,8 @@ def test_a_switch_failing_on_the_second_node_says_which_nodes_switched(db_nodes:
     status = json.loads(cli(db_nodes.config_path, "--output", "json", "db", "status").stdout)
     assert [n["live"]["sha256"] for n in status["nodes"]] == [sha256(db_files.old), sha256(db_files.new)]  # ledger of machine1 written
     healed = cli(db_nodes.config_path, "db", "rollback", "--to", "1")  # the remediation the hint gives
-    assert "v1 already live" in healed.stderr and "restart the pods" in healed.stderr  # no cluster here
+    assert healed.returncode == 0, healed.stderr
+    assert "v1 already live" in healed.stderr and 'deployment "oews-api" successfully rolled out' in healed.stderr
     for node in DB_NODES:
         assert live(db_nodes, node).read_bytes() == db_files.old.read_bytes()
 
@@ -251,3 +256,47 @@ def test_a_ledger_that_cannot_be_written_never_stops_another_nodes_switch(db_nod
     blocker.rmdir()
     status = json.loads(cli(db_nodes.config_path, "--output", "json", "db", "status").stdout)
     assert status["nodes"][0]["live"] == {"sha256": sha256(db_files.new), "size": db_files.new.stat().st_size, "release": None}
+
+
+def test_ctrl_c_during_the_upload_cleans_every_node_and_switches_none(db_nodes: TestCluster, db_files: DbFiles, big_db: Path,
+                                                                      cli: CliRun, tmp_path: Path) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    staged = live(db_nodes, "machine2").with_name(".oews.db.incoming")
+    env = {**os.environ, "OEWSCTL_STATE_DIR": str(tmp_path / "state")}
+    process = subprocess.Popen([sys.executable, "-m", "oewsctl.cli", "--config", str(db_nodes.config_path), "db", "push", str(big_db)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (staged.exists() and staged.stat().st_size > 16 * 1048576) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert f"db push {big_db.name} interrupted (Ctrl-C); switched: no node; not switched (still on the previous file): machine1, machine2; " \
+           "staged files removed on machine1, machine2" in err
+    assert "Traceback" not in err
+    for node in DB_NODES:
+        assert sha256(live(db_nodes, node)) == sha256(db_files.old)
+        assert storage_files(db_nodes, node) == [".oews.db.releases.json", "oews.db"]
+
+
+def test_ctrl_c_between_two_switches_names_each_side_and_leaves_right_ledgers(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    real_check = SSHPool.check
+
+    def check(pool: SSHPool, name: str, argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        if name == "machine2" and list(argv[:3]) == ["sh", "-c", SWITCH]:
+            raise KeyboardInterrupt  # Ctrl-C right after machine1 switched
+        return real_check(pool, name, argv, *args, **kwargs)
+
+    monkeypatch.setattr(SSHPool, "check", check)
+    result = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert result.returncode == 1
+    assert "interrupted (Ctrl-C); switched: machine1; not switched (still on the previous file): machine2; " \
+           "staged files removed on machine1, machine2" in result.stderr
+    assert "re-run the same command" in result.stderr
+    assert sha256(live(db_nodes, "machine1")) == sha256(db_files.new) and sha256(live(db_nodes, "machine2")) == sha256(db_files.old)
+    for node, want in (("machine1", db_files.new), ("machine2", db_files.old)):
+        ledger = json.loads(live(db_nodes, node).with_name(".oews.db.releases.json").read_text())
+        assert ledger["live"]["sha256"] == sha256(want)  # each ledger names the file its node serves
+        assert ".oews.db.incoming" not in storage_files(db_nodes, node)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -108,6 +109,10 @@ def test_ui_install_binds_view_by_default_and_admin_only_when_asked(kube_front: 
     assert admin.returncode == 0, admin.stderr
     assert "WARNING: --admin binds ServiceAccount monitoring/headlamp-admin to cluster-admin" in admin.stderr
     assert cluster.get("rbac.authorization.k8s.io/v1/clusterrolebindings", None, "headlamp-admin")["roleRef"]["name"] == "cluster-admin"
+    admin_token = run_cli("-c", config, "ui", "token", "--admin", "--ttl", "30m")
+    assert admin_token.returncode == 0 and "(cluster-admin)" in admin_token.stderr
+    assert kube_front.token_requests[-1]["name"] == "headlamp-admin"
+    assert kube_front.token_requests[-1]["body"]["spec"]["expirationSeconds"] == 1800
 
     back = run_cli("-c", config, "ui", "install")
     assert back.returncode == 0, back.stderr
@@ -133,8 +138,17 @@ def test_ui_token_asks_token_request_for_the_ttl_and_stores_nothing(kube_front: 
     assert (request["namespace"], request["name"]) == ("monitoring", "headlamp-viewer")
     assert request["body"] == {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": [], "expirationSeconds": 7200}}
 
-    default = run_cli("-c", config, "ui", "token")
+    default = run_cli("-c", config, "-o", "json", "ui", "token")
     assert default.returncode == 0 and kube_front.token_requests[-1]["body"]["spec"]["expirationSeconds"] == 3600
+    answer = json.loads(default.stdout)
+    assert answer["service_account"] == "headlamp-viewer" and answer["cluster_role"] == "view" and answer["token"].startswith("eyJ.test.")
+    assert answer["expires"].endswith("+00:00")
+
+    asked = len(kube_front.token_requests)
+    planned = run_cli("-c", config, "--dry-run", "ui", "token", "--admin")
+    assert planned.returncode == 0 and planned.stdout == ""
+    assert "would ask the TokenRequest API for a token of monitoring/headlamp-admin (cluster-admin) valid 3600s" in planned.stderr
+    assert len(kube_front.token_requests) == asked
 
     asked = len(kube_front.token_requests)
     short = run_cli("-c", config, "ui", "token", "--ttl", "5m")

@@ -94,6 +94,8 @@ async def test_search_finds_common_names_abbreviations_and_cities(api_client: ht
 async def test_compare_top_and_trend(api_client: httpx.AsyncClient) -> None:
     compare = (await api_client.get("/api/v1/compare", params=[("occupation", "rad tech"), ("area", "CA"), ("area", "New York State")])).json()
     assert [c["value"] for c in compare["results"]] == [121260, 98470]
+    same = (await api_client.get("/api/v1/compare", params=[("occupation", "RN"), ("occupation", "29-1141"), ("area", "TX"), ("area", "Texas")])).json()
+    assert [(c["occupation"]["occ_code"], c["area"]["area_code"], c["value"]) for c in same["results"]] == [("291141", "4800000", 95970)]
     top = (await api_client.get("/api/v1/top", params={"area": "San Jose", "limit": 2})).json()
     assert [r["occupation"]["occ_code"] for r in top["results"]] == ["291241", "291223"]
     trend = (await api_client.get("/api/v1/trend", params={"occupation": "web developers", "area": "Seattle"})).json()

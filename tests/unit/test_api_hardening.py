@@ -107,6 +107,38 @@ async def test_a_queued_request_gives_up_with_503_after_the_queue_timeout(api_db
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("hang_up", ["while queued", "as the slot is handed over"])
+async def test_clients_that_hang_up_give_their_slots_back(api_db: Path, hang_up: str) -> None:
+    """A client that disconnects (its request task cancelled) while running, queued, or just as a finishing request
+    hands it the slot, leaves no slot taken: later requests are served, the gauges are back to 0."""
+    app = create_app(Settings(sqlite_db_path=api_db, max_concurrent_requests=1, max_queued_requests=1, queue_timeout_seconds=10))
+    release = asyncio.Event()
+
+    @app.get("/api/v1/held")
+    async def held() -> dict[str, bool]:
+        await release.wait()
+        return {"done": True}
+
+    async for client in _client(app):
+        running = asyncio.create_task(client.get("/api/v1/held"))
+        await asyncio.sleep(0.1)
+        queued = asyncio.create_task(client.get("/api/v1/held"))
+        await asyncio.sleep(0.1)
+        if hang_up == "while queued":
+            queued.cancel()
+            running.cancel()
+        else:
+            release.set()  # the running request finishes and hands its slot to the queued one ...
+            queued.cancel()  # ... whose client is gone before it runs
+        await asyncio.gather(running, queued, return_exceptions=True)
+        release.set()
+        after = [(await client.get("/api/v1/areas", params={"q": q})).status_code for q in ("ohio", "texas", "utah")]
+        metrics = (await client.get("/metrics")).text
+    assert after == [200, 200, 200]
+    assert "oews_api_requests_in_progress 0.0" in metrics and "oews_api_requests_queued 0.0" in metrics
+
+
+@pytest.mark.asyncio
 async def test_a_slow_answer_in_flight_does_not_delay_health(api_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The answer runs on the threadpool: while one takes 2 s (as a cold read on a slow disk may), /health answers at once."""
     app = create_app(Settings(sqlite_db_path=api_db))

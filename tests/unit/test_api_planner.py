@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from oews_api.aliases import AREA_ALIASES, INDUSTRY_ALIASES, OCCUPATION_ALIASES
@@ -11,7 +12,7 @@ from oews_api.answers import Answerer
 from oews_api.db import Database
 from oews_api.formatting import format_value
 from oews_api.names import NameIndex
-from oews_api.names.suggestions import similar_areas, unknown_place
+from oews_api.names.suggestions import place_candidates, similar_areas
 from oews_api.planner import build_plan
 from tests.fixtures.oewsdata import BLS_SAMPLE
 
@@ -128,7 +129,7 @@ def test_jobs_per_thousand_of_1000_or_more_get_a_thousands_separator() -> None:
 
 
 def test_an_unknown_place_is_said_and_the_closest_area_suggested(answerer: Answerer) -> None:
-    assert unknown_place(answerer.index, "median pay for nurses in Sanfrancisco") == "Sanfrancisco"
+    assert place_candidates(answerer.index, "median pay for Nurse Practitioners in Sanfrancisco") == ["Sanfrancisco"]
     assert [a.code for a in similar_areas(answerer.index, "Sanfrancisco")] == ["0041860"]
 
 
@@ -177,6 +178,43 @@ def test_a_place_the_database_lacks_is_named_never_replaced(answerer: Answerer) 
         assert plan.areas == [] and plan.missing_areas == [missing], plan
         assert f"no area named \u201c{missing}\u201d" in answer.text and answer.rows[0]["area_code"] == "0000000"
     assert build_plan("nurse pay in Portland, OR", answerer.index).areas == ["0038900"]
+
+
+@pytest.mark.parametrize(
+    ("question", "areas", "missing"),
+    [
+        ("nurses salary in Mars", [], ["Mars"]),  # typo correction made it "marcos": still the place asked about
+        ("median salary for nurses in Paris", [], ["Paris"]),
+        ("nurse pay in Kansas City", [], ["Kansas City"]),  # not Kansas: the sample has no Kansas City metro
+        ("nurse salary in Texas and in Paris", ["4800000"], ["Paris"]),  # a second place after a known one
+        ("software developer salary in California vs Mars", ["0600000"], ["Mars"]),
+        ("nurse salary in May 2025", [], []),  # a month, not a place
+        ("median pay for RNs and NPs in Ohio", ["3900000"], []),  # abbreviations of occupations, not places
+    ],
+)
+def test_every_place_the_database_lacks_is_named_even_after_a_typo_correction(
+    answerer: Answerer, question: str, areas: list[str], missing: list[str]
+) -> None:
+    plan = build_plan(question, answerer.index)
+    assert (plan.areas, plan.missing_areas) == (areas, missing)
+    answer = answerer.answer(plan, charts=False).text
+    assert all(f"no area named \u201c{place}\u201d" in answer for place in missing), answer
+
+
+@pytest.mark.asyncio
+async def test_a_missing_place_is_not_reported_as_a_typo_read_as_another_word(api_client: httpx.AsyncClient) -> None:
+    response = await api_client.post("/api/v1/query", json={"query": "nurses salary in Mars"})
+    answer = response.json()["answer"]
+    assert "no area named \u201cMars\u201d" in answer and "marcos" not in answer.lower(), answer
+    typo = (await api_client.post("/api/v1/query", json={"query": "nurse salary in califronia"})).json()["answer"]
+    assert "\u201ccalifronia\u201d as \u201ccalifornia\u201d" in typo, typo
+
+
+def test_occupations_joined_by_and_are_each_answered(answerer: Answerer) -> None:
+    """ "and" lists occupations without a comparison word; a title with "and" stays one occupation."""
+    assert build_plan("nurses and cooks and lawyers in Texas", answerer.index).occupations == ["291141", "352014", "231011"]
+    assert build_plan("nurses in Texas and Dental Hygienists", answerer.index).occupations == ["291141", "291292"]
+    assert build_plan("paralegals and legal assistants in Ohio", answerer.index).occupations == ["232011"]
 
 
 def test_more_than_four_by_four_asks_to_narrow_it_down(answerer: Answerer) -> None:

@@ -8,12 +8,15 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
+from oewsctl.commands.backup import CRON_LINE
 from oewsctl.configuration.loading import load_config
 from oewsctl.core.lock import STALE_SECONDS
 from oewsctl.runbooks.backup import MANIFEST, clean, dns_change, file_sha256, list_backups, prune, verify
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, TESTS_DIR
+from tests.fixtures.cli import CliRunner
 
 CONFIG = DATA_DIR / "deploy" / "oewsctl.yaml"
 
@@ -127,3 +130,12 @@ def test_dns_change_only_when_the_server_address_changed() -> None:
     moved.nodes[0].host = "203.0.113.99"
     assert dns_change(saved, saved) is None
     assert dns_change(saved, moved) == "DNS: point api.example.com (A record) at 203.0.113.99 — it still points at 203.0.113.10, the old server's address"
+
+
+def test_readme_cron_line_is_the_one_backup_help_prints(run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (TESTS_DIR.parent / "README.md").read_text()
+    cron = [line for line in readme.splitlines() if line.startswith("15 3 * * *")]
+    assert cron == [CRON_LINE]
+    monkeypatch.setenv("COLUMNS", "250")  # the line is long: no wrapping in help
+    done = run_cli("backup", "--help")
+    assert done.returncode == 0 and CRON_LINE in done.stdout

@@ -1,5 +1,6 @@
 """The Healthchecks pinger's own rules, against a real HTTP server on loopback: the server's
-``Ping-Body-Limit`` is honoured, an unknown check (404) is not retried, no URL means no traffic."""
+``Ping-Body-Limit`` is honoured, an unknown check (404) is not retried, no URL means no traffic;
+and the inventory accepts only http(s) ping URLs."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import yaml
 
 from oewsctl.clients.healthchecks import Pinger, failure_line, pinged
+from oewsctl.configuration.loading import parse_config
 from oewsctl.core.errors import OewsctlError
+from tests.conftest import DATA_DIR
 from tests.fixtures.http_servers import serving
 
 
@@ -70,3 +74,14 @@ def test_failure_lines_name_ctrl_c_and_sigterm() -> None:
     assert failure_line(KeyboardInterrupt()) == "interrupted (Ctrl-C)"
     assert failure_line(SystemExit(143)) == "exited with code 143 (terminated by SIGTERM)"
     assert failure_line(ValueError("one\ntwo")) == "one"
+
+
+def test_ping_urls_in_the_inventory_must_be_http_urls() -> None:
+    data = yaml.safe_load((DATA_DIR / "monitoring" / "oewsctl.yaml").read_text())
+    data["backup"] = {"ping_url": "https://hc-ping.com/0f8e2a86-3f61-4a8e-9d53-5b0c2c7e1a11"}
+    data["secrets"] = {"ping_url": "http://127.0.0.1:8000/ping/abc"}
+    config = parse_config(yaml.safe_dump(data))
+    assert config.backup.ping_url and config.secrets.ping_url
+    data["backup"] = {"ping_url": "hc-ping.com/uuid"}
+    with pytest.raises(OewsctlError, match=r"backup\.ping_url"):
+        parse_config(yaml.safe_dump(data))

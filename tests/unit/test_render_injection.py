@@ -11,13 +11,17 @@ import yaml
 from pydantic import BaseModel
 
 from oewsctl.configuration.schema import Config
-from oewsctl.runbooks import monitoring
-from oewsctl.runbooks.render import render
+from oewsctl.core.errors import UsageError
+from oewsctl.runbooks.manifests import listing
 from tests.unit.test_render import CRD_KINDS, K3S_KUBERNETES, _config
 
 HOSTILE = "\n      hostPID: true\n      hostNetwork: true\n- {{ x }} # '\"\\ é😀\u2028\x85: ---\n...\n"
 """Appended to every string of the inventory: line breaks plus keys, a list item, Jinja, a comment,
 quotes, a backslash, non-ASCII, YAML's other line breaks and document markers."""
+
+PARSED_FIRST = {("AppConfig", "image")}
+"""Fields a command parses before rendering (an image reference: a bad one is a usage error, tested
+below); Literal fields (secrets.provider) are choices, not free text. Every other string is poisoned."""
 
 EMBEDDED_YAML = {"HelmChart", "HelmChartConfig"}
 """Kinds whose spec.valuesContent is itself YAML (parsed by helm-controller): checked as structure too."""
@@ -27,8 +31,8 @@ def _poison(value: Any) -> Any:
     """``value`` with HOSTILE appended to every string in it (mapping keys too)."""
     if isinstance(value, BaseModel):
         for name, field in type(value).model_fields.items():
-            if get_origin(field.annotation) is Literal:
-                continue  # a choice (secrets.provider), not free text
+            if get_origin(field.annotation) is Literal or (type(value).__name__, name) in PARSED_FIRST:
+                continue
             # Assignment skips validation: the renderer must be safe even for what a validator lets through.
             setattr(value, name, _poison(getattr(value, name)))
         return value
@@ -42,8 +46,10 @@ def _poison(value: Any) -> Any:
 
 
 def _render_everything(config: Config) -> list[dict[str, Any]]:
-    """The app (with External Secrets) and the monitoring stack, as ``deploy`` and ``monitoring install`` render them."""
-    return render(config) + monitoring.render_all(config)
+    """Everything oewsctl applies (``oewsctl render``'s listing: app, External Secrets, monitoring)."""
+    objects = listing(config)
+    assert {"Deployment", "ExternalSecret", "HelmChartConfig", "PrometheusRule", "ServiceMonitor"} <= {o["kind"] for o in objects}
+    return objects
 
 
 def _shape(value: Any) -> Any:
@@ -83,7 +89,6 @@ def test_hostile_values_arrive_whole_where_they_belong(hostile: list[dict[str, A
     pod = by_kind["Deployment"]["spec"]["template"]["spec"]
     assert pod["imagePullSecrets"] == [{"name": "ghcr-credentials" + HOSTILE}]
     assert "hostPID" not in pod and "hostNetwork" not in pod
-    assert pod["containers"][0]["image"] == "ghcr.io/example/oews-api:1.4.0" + HOSTILE
     assert {obj["metadata"].get("namespace") for obj in hostile} >= {"oews" + HOSTILE}
     traefik = yaml.safe_load(by_kind["HelmChartConfig"]["spec"]["valuesContent"])
     assert traefik["certResolvers"]["letsencrypt"]["email"] == "ops@example.com" + HOSTILE
@@ -97,3 +102,10 @@ def test_hostile_core_objects_still_pass_kubernetes_validate_strict(hostile: lis
     assert {"Deployment", "Namespace", "Service", "ConfigMap"} <= {o["kind"] for o in core}
     for obj in core:
         kubernetes_validate.validate(obj, K3S_KUBERNETES, strict=True)
+
+
+def test_a_hostile_image_reference_is_refused_before_rendering() -> None:
+    config = _config()
+    config.app.image += HOSTILE
+    with pytest.raises(UsageError, match="image reference"):
+        listing(config)

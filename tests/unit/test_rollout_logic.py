@@ -75,7 +75,7 @@ def test_deploy_plan_without_wait_only_applies() -> None:
     plan = deploy_plan(config, DeployOptions(wait=False))
     assert [s.description for s in plan.steps][:2] == ["apply Namespace oews", "apply HelmChart kube-system/external-secrets"]
     applies = [s.description for s in plan.steps if s.description.startswith("apply ")]
-    assert len(applies) == 9 and len(plan.steps) == 11
+    assert len(applies) == 12 and len(plan.steps) == 14
     descriptions = [s.description for s in plan.steps]
     at = descriptions.index("apply Deployment oews/oews-api")
     assert descriptions[at - 2:at] == [

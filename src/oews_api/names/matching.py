@@ -153,7 +153,10 @@ class NameIndex:
             suffixed = i + length < len(words) and words[i + length] in METRO_SUFFIXES
             places = [p for p in self.tables.places.get(phrase, []) if in_context or suffixed or not p.needs_context]
             if places:
-                return self._with_suffix(words, i, i + length, self._choose(places), phrase)
+                place = self._choose(places)
+                if self._city_named_for_state(words, i + length, place, phrase):
+                    return None
+                return self._with_suffix(words, i, i + length, place, phrase)
         word = words[i]
         if word == "us" and said_us and NATIONAL in self.areas:
             return AreaMention(i, i + 1, self.areas[NATIONAL], "national")
@@ -166,6 +169,10 @@ class NameIndex:
         ):
             return self._with_suffix(words, i, i + 1, PlaceName(state_by_abbrev[word], "state"), (word,))
         return None
+
+    def _city_named_for_state(self, words: list[str], end: int, place: PlaceName, phrase: tuple[str, ...]) -> bool:
+        """ "Kansas City", "Iowa City" where this database has no such metro: a city, not the state ("Kansas")."""
+        return place.kind == "state" and end < len(words) and words[end] == "city" and phrase not in self.tables.metro_of_state_name
 
     def _choose(self, places: list[PlaceName]) -> PlaceName:
         return min(places, key=lambda p: (_PREFERENCE[p.kind], not p.primary, -self.areas[p.code].employment))

@@ -10,7 +10,9 @@ from oews_api.names.matching import NameIndex, spelled_alike
 from oews_api.text import normalize
 
 SUGGESTION_SHORTLIST = 20  # titles difflib re-scores for a name that shares no word with any title (long titles cost ~0.1 ms each)
-_PLACE_AFTER_PREPOSITION = re.compile(r"\b(?:in|near|around|at)\s+(?:the\s+)?([A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*)")
+# Capitalised words after "in" that name no place: "in May 2025", "in BLS data" ("NPs", "Dental Hygienists": occupation words).
+_DATES_AND_SOURCES = frozenset("january february march april may june july august september october november december bls oews".split())
+_PLACE_AFTER_PREPOSITION = re.compile(r"\b(?:in|near|around|at|vs|versus|or|and)\s+(?:the\s+)?([A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*)*)")
 
 
 def occupation_suggestions(index: NameIndex, text: str, limit: int = 5) -> list[str]:
@@ -28,14 +30,16 @@ def area_suggestions(index: NameIndex, text: str, limit: int = 5) -> list[str]:
     return [m.item.name for m in index.resolve_area(text)[:limit] if isinstance(m.item, Area)]
 
 
-def unknown_place(index: NameIndex, raw: str) -> str | None:
-    """A capitalised name after "in"/"near" that is no area here and no occupation word ("in Boise")."""
-    for match in _PLACE_AFTER_PREPOSITION.finditer(raw):
-        phrase = match.group(1)
-        words = canonical(normalize(phrase))
-        if words and not set(words) <= index.tables.occupation_words:
-            return phrase
-    return None
+def place_candidates(index: NameIndex, raw: str) -> list[str]:
+    """Capitalised names after "in", "near", "vs", "or" ... that are no occupation words ("in Texas and in Boise":
+    both); the caller keeps those that matched no area."""
+    tables = index.tables
+    phrases = (match.group(1) for match in _PLACE_AFTER_PREPOSITION.finditer(raw))
+    return [
+        phrase
+        for phrase in phrases
+        if not all(w in tables.occupation_words or w in tables.alias_words or w in _DATES_AND_SOURCES for w in canonical(normalize(phrase)))
+    ]
 
 
 def similar_areas(index: NameIndex, phrase: str, limit: int = 3) -> list[Area]:
@@ -59,8 +63,12 @@ def with_substring_matches(matches: list[Match], items: Iterable[Occupation | Ar
     return [*matches, *extra]
 
 
-def corrections(index: NameIndex, question: str) -> str:
-    """The typo corrections made in a question, as a phrase ("“califronia” as “california”"), or ""."""
+def corrections(index: NameIndex, question: str, places_missing: list[str]) -> str:
+    """The typo corrections made in a question, as a phrase ("“califronia” as “california”"), or "".
+
+    Words of ``places_missing`` were read as written ("Paris" is named as not in the database, not read as "parts").
+    """
     words = normalize(question)
-    changed = [(a, b) for a, b in zip(words, index.correct(words), strict=True) if a != b]
+    as_written = {word for place in places_missing for word in normalize(place)}
+    changed = [(a, b) for a, b in zip(words, index.correct(words), strict=True) if a != b and a not in as_written]
     return ", ".join(f"\u201c{a}\u201d as \u201c{b}\u201d" for a, b in changed)

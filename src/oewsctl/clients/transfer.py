@@ -209,11 +209,12 @@ def _send_file_openssh(pool: "SSHPool", name: str, command: str, handle: IO[byte
 
 
 def _openssh_file(pool: "SSHPool", name: str, command: str, handle: IO[bytes], advance: Advance,
-                  started: "Callable[[subprocess.Popen[bytes]], None]" = lambda _p: None) -> tuple[str, int, int, str, str]:
+                  started: "Callable[[subprocess.Popen[bytes]], None]" = lambda _p: None, *, hashing: bool = True) -> tuple[str, int, int, str, str]:
     """``_send_file_openssh`` that also returns the remote stdout; ``started`` receives the ssh process
-    (to kill it from another thread). Returns (sha256, bytes sent, exit code, stderr, stdout)."""
+    (to kill it from another thread); without ``hashing`` the sha256 is "" (the caller hashed the file
+    already). Returns (sha256, bytes sent, exit code, stderr, stdout)."""
     with open(handle.name, "rb") as again:  # own offset, so hashing does not move ssh's
-        hashing = _Hasher(again)
+        hasher = _Hasher(again) if hashing else None
         process = subprocess.Popen([*pool.openssh_argv(name), command], stdin=handle, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    start_new_session=True)  # Ctrl-C reaches oewsctl only, which stops and cleans up
         started(process)
@@ -231,7 +232,7 @@ def _openssh_file(pool: "SSHPool", name: str, command: str, handle: IO[bytes], a
             sent = position
             if done:
                 break
-        return hashing.result(), sent, process.returncode, stderr.text(), stdout.text()
+        return hasher.result() if hasher else "", sent, process.returncode, stderr.text(), stdout.text()
 
 
 class _Hasher:
@@ -370,36 +371,36 @@ PROBE_BYTES = 2 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Sent:
-    sha256: str
-    """Of the local file (before any compression)."""
     wire_bytes: int
-    """What crossed the connection (compressed size with zstd)."""
+    """What crossed the connection (the compressed size with zstd)."""
     code: int
     stdout: str
     stderr: str
 
 
-class _HashingReader:
-    """A file read in blocks, hashed and counted on the way (the source of a compressed stream)."""
+class _Counted:
+    """A readable stream that reports what was read (progress) and counts it."""
 
-    def __init__(self, handle: IO[bytes], advance: Advance) -> None:
-        self.handle = handle
+    def __init__(self, source: IO[bytes], advance: Advance) -> None:
+        self.source = source
         self.advance = advance
-        self.digest = hashlib.sha256()
+        self.count = 0
 
     def read(self, size: int = CHUNK) -> bytes:
-        chunk = self.handle.read(CHUNK if size is None or size < 0 else size)
-        self.digest.update(chunk)
+        chunk = self.source.read(CHUNK if size is None or size < 0 else size)
+        self.count += len(chunk)
         self.advance(len(chunk))
         return chunk
 
 
 class FileSender:
-    """Streams one local file into a remote command's stdin, raw or zstd-compressed.
+    """Streams one local file into a remote command's stdin, raw or zstd-compressed (the caller hashed
+    the file before and compares with what the node reports; nothing is hashed here).
 
-    Raw with the OpenSSH client installed: ssh reads the file itself. Compressed: read, hashed and
-    compressed here (zstd, all cores), written to ssh's stdin. Without an ssh client: paramiko.
-    ``abort()`` (from another thread, e.g. on Ctrl-C) stops the transfer at once.
+    Raw, with the OpenSSH client installed: ssh reads the file itself (the fastest path on a fast
+    link). Compressed (a slow link: a few MiB/s cross it): zstd on all cores here, into a channel of
+    the paramiko connection already open, so no second handshake. ``abort()`` (from another thread,
+    e.g. on Ctrl-C) stops the transfer at once.
     """
 
     def __init__(self, pool: "SSHPool", name: str, local: Path, command: str, *, compress: bool, advance: Advance) -> None:
@@ -418,57 +419,35 @@ class FileSender:
         self._aborted = True
         if self._process is not None:
             self._process.kill()
-        elif not openssh_available():
-            transport = self.pool.connect(self.name).get_transport()
-            if transport is not None:
-                transport.close()
+            return
+        transport = self.pool.connect(self.name).get_transport()
+        if transport is not None:
+            transport.close()
 
     def run(self) -> Sent:
         with self.local.open("rb") as handle:
-            if not openssh_available():
-                return self._paramiko(handle)
-            if not self.compress:
-                digest, sent, code, err, out = _openssh_file(self.pool, self.name, self.command, handle, self.advance, self._started)
-                return Sent(digest, sent, code, out, err)
-            return self._openssh_compressed(handle)
+            if not self.compress and openssh_available():
+                _, sent, code, err, out = _openssh_file(self.pool, self.name, self.command, handle, self.advance, self._started, hashing=False)
+                return Sent(sent, code, out, err)
+            stream: IO[bytes] = handle
+            if self.compress:
+                import zstandard
 
-    def _stream(self, handle: IO[bytes]) -> tuple[_HashingReader, IO[bytes]]:
-        import zstandard
+                compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
+                stream = compressor.stream_reader(handle, size=os.fstat(handle.fileno()).st_size, read_size=CHUNK)  # type: ignore[assignment]
+            done = 0
 
-        source = _HashingReader(handle, self.advance)
-        size = os.fstat(handle.fileno()).st_size
-        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1)
-        return source, compressor.stream_reader(source, size=size, read_size=CHUNK)  # type: ignore[return-value]
+            def progress(_n: int) -> None:  # the file's bytes consumed, not the compressed ones sent
+                nonlocal done
+                self.advance(handle.tell() - done)
+                done = handle.tell()
 
-    def _openssh_compressed(self, handle: IO[bytes]) -> Sent:
-        source, stream = self._stream(handle)
-        process = subprocess.Popen([*self.pool.openssh_argv(self.name), self.command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True)
-        self._started(process)
-        stdout, stderr = _Drain(process.stdout), _Drain(process.stderr)
-        assert process.stdin is not None
-        wire = 0
-        try:
-            while chunk := stream.read(CHUNK):
-                process.stdin.write(chunk)
-                wire += len(chunk)
-            process.stdin.close()
-        except (BrokenPipeError, ValueError):  # the remote command or the connection ended early: its exit code says why
-            pass
-        code = process.wait()
-        return Sent(source.digest.hexdigest(), wire, code, stdout.text(), stderr.text())
-
-    def _paramiko(self, handle: IO[bytes]) -> Sent:
-        if self.compress:
-            source, stream = self._stream(handle)
-        else:
-            source = _HashingReader(handle, self.advance)
-            stream = source  # type: ignore[assignment]
-        try:
-            code, out, err = self.pool.exec_raw(self.name, self.command, stdin=stream)  # type: ignore[arg-type]
-        except OewsctlError as exc:
-            code, out, err = -1, b"", exc.message.encode()
-        return Sent(source.digest.hexdigest(), handle.tell(), code, out.decode(errors="replace"), err.decode(errors="replace"))
+            counted = _Counted(stream, progress)
+            try:
+                code, out, err = self.pool.exec_raw(self.name, self.command, stdin=counted)  # type: ignore[arg-type]
+            except OewsctlError as exc:
+                code, out, err = -1, b"", exc.message.encode()
+            return Sent(counted.count, code, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
 def link_mbit(pool: "SSHPool", name: str) -> float:

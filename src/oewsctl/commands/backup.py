@@ -19,12 +19,15 @@ from oewsctl.core.context import RunContext
 from oewsctl.core.errors import LockHeldError
 from oewsctl.core.runner import run_plan
 
+CRON_LINE = (
+    "15 3 * * *  OEWSCTL_CONFIG=/home/ops/oewsctl.yaml /home/ops/.local/bin/oewsctl --output json backup run --quiet"
+    " >> /var/log/oewsctl-backup.jsonl 2>&1"
+)
+"""The crontab line README shows (tests/unit/test_backup.py keeps the two the same)."""
+
 backup_app = typer.Typer(
     name="backup",
-    help=(
-        "Back up the database, the cluster state and the inventory; list and verify backups. Made for cron:\n\n"
-        "  15 3 * * *  oewsctl --yes --output json backup run --quiet >> /var/log/oewsctl-backup.json 2>&1"
-    ),
+    help=f"Back up the database, the cluster state and the inventory; list and verify backups. Made for cron:\n\n  {CRON_LINE}",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
@@ -85,8 +88,8 @@ def run_backup(
     """Write one backup folder: the database (from a DB node), the cluster state, oewsctl.yaml, manifest.json.
 
     Written as DEST/.ID.partial, verified (every SHA-256, the database, the manifests), then renamed
-    to DEST/ID; only then are backups beyond --keep pruned (and .ID.partial folders left by a killed
-    run). A failed, interrupted (Ctrl-C) or terminated (SIGTERM, e.g. cron's `timeout`) run removes
+    to DEST/ID; only then are backups beyond --keep pruned (and .ID.partial folders a killed run left,
+    once untouched for 6 hours: never another backup's that is still being written). A failed, interrupted (Ctrl-C) or terminated (SIGTERM, e.g. cron's `timeout`) run removes
     its .ID.partial folder. Never writes Secret values. Takes the cluster lock: a second run while
     one is going exits 3 at once. Exit 0 ok, 1 failed or interrupted, 143 terminated.
     With --ping-url (or backup.ping_url) a dead-man's switch hears of every run; a ping that fails
@@ -139,7 +142,8 @@ def list_command(ctx: typer.Context, dest: DestOpt = None) -> None:
 
 @backup_app.command("verify")
 def verify_command(ctx: typer.Context, backup_id: Annotated[str, typer.Argument(metavar="ID", help="Backup id (see `backup list`).")], dest: DestOpt = None) -> None:
-    """Re-hash every file of a backup, open its database with `db validate`, parse its manifests. Exit 1 on any problem.
+    """Re-hash every file of a backup, open its database with `db validate`, parse its manifests; report
+    files manifest.json does not list and saved objects of kinds oewsctl never renders. Exit 1 on any problem.
 
     Example:  oewsctl backup verify 20261126T031500Z
     """
@@ -169,7 +173,8 @@ def restore(
 ) -> None:
     """Bring a backup back onto the cluster, e.g. after a machine was rebuilt and `cluster install` ran.
 
-    Verifies the backup, pushes its database to the DB nodes (as `db push`: staged, verified, atomic
+    Verifies the backup (any problem `backup verify` reports stops it before a change; only the state
+    files manifest.json lists, of kinds oewsctl renders, are applied), pushes its database to the DB nodes (as `db push`: staged, verified, atomic
     switch), recreates the saved objects that are missing (existing ones are left alone unless
     --overwrite), waits for the rollout and checks every pod serves the saved database on /health.
     Secret values are not in backups: ESO syncs them back from Key Vault, or run `oewsctl secrets set`.

@@ -62,8 +62,11 @@ def token(
     rc = run_context(ctx)
     assert rc.config is not None
     seconds = runbook.parse_ttl(ttl)
-    issued = runbook.token(Kube.from_config(rc.config), seconds, admin=admin)
     account = runbook.access(admin)
+    if rc.options.dry_run:
+        _say(f"would ask the TokenRequest API for a token of monitoring/{account.account} ({account.cluster_role}) valid {seconds}s")
+        return
+    issued = runbook.token(Kube.from_config(rc.config), seconds, admin=admin)
     if rc.options.output == "json":
         typer.echo(json.dumps({"token": issued.token, "expires": issued.expires.isoformat(), "service_account": account.account,
                                "cluster_role": account.cluster_role}))

@@ -117,7 +117,7 @@ secrets:
   provider: {answers.secrets_provider}   # azure-keyvault (External Secrets) or kubernetes (plain Secret){vault}
   keys: {{}}                   # ENV_NAME: vault-secret-name
 
-backup: {{dest: /mnt/backup/oews, keep: 6}}
+backup: {{dest: /mnt/backup/oews, keep: 6}}   # add ping_url: https://hc-ping.com/<uuid> for a dead-man's switch
 monitoring: {monitoring}
 """
 

@@ -2,7 +2,9 @@
 
 One folder per run under ``backup.dest``, named by its UTC time (``20261126T031500Z``)::
 
-    oews.db            copied from a DB node (SHA-256 checked against the node's file)
+    oews.db            copied from a DB node (SHA-256 checked against the node's file); with
+                       database.delivery image, pulled from the artifact the Deployment fetches
+                       (manifest.json records its reference; restore points the Deployment back at it)
     state/NN-kind-name.yaml   the live objects oewsctl manages (what `oewsctl render` lists),
                        without status, managedFields, uid, resourceVersion and other server fields
     oewsctl.yaml       the inventory used
@@ -45,6 +47,7 @@ from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.lock import STALE_SECONDS, is_stale
 from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.database import PushOptions, Release, db_node_names, push_steps, restart_and_confirm
+from oewsctl.runbooks.db_image import backup_artifact_step, restore_artifact_step
 from oewsctl.runbooks.manifests import listing
 from oewsctl.runbooks.render import file_name, to_yaml
 from oewsctl.runbooks.rollout import Target, wait_step
@@ -79,12 +82,16 @@ def clean(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def managed_objects(config: "Config") -> list[dict[str, Any]]:
+    """What a backup exports and a restore may bring back: everything oewsctl applies (``render``'s
+    listing, in apply order), never a Secret."""
+    return [obj for obj in listing(config) if obj["kind"] != "Secret"]
+
+
 def export_state(kube: Kube, config: "Config") -> list[dict[str, Any]]:
-    """The live counterparts of every object oewsctl renders (in apply order), cleaned; never a Secret."""
+    """The live counterparts of :func:`managed_objects`, cleaned."""
     found = []
-    for obj in listing(config):
-        if obj["kind"] == "Secret":
-            continue
+    for obj in managed_objects(config):
         live = kube.live(obj)
         if live is not None:
             found.append(clean(live))
@@ -154,8 +161,8 @@ def find_backup(dest: Path, backup_id: str) -> Backup:
 
 
 def managed_kinds(config: "Config") -> set[tuple[str, str]]:
-    """``(apiVersion, kind)`` of every object oewsctl renders for ``config``: all a restore may apply."""
-    return {(obj["apiVersion"], obj["kind"]) for obj in listing(config) if obj["kind"] != "Secret"}
+    """``(apiVersion, kind)`` of :func:`managed_objects`: the only kinds a restore applies."""
+    return {(obj["apiVersion"], obj["kind"]) for obj in managed_objects(config)}
 
 
 def _listed(folder: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -166,8 +173,12 @@ def _listed(folder: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]
 
 def _state_problems(folder: Path, paths: list[str], saved: "Config | None") -> list[str]:
     """Listed state files that are not Kubernetes objects, or hold a kind oewsctl never renders."""
-    kinds = managed_kinds(saved) if saved is not None else None
     problems = []
+    kinds = None
+    try:
+        kinds = managed_kinds(saved) if saved is not None else None
+    except OewsctlError as exc:
+        problems.append(f"{CONFIG_FILE}: cannot tell which kinds it renders ({exc.message})")
     for rel in paths:
         try:
             docs = [d for d in yaml.safe_load_all((folder / rel).read_text()) if d]
@@ -235,6 +246,11 @@ class _Collected:
     """The exported objects, as ``Kind namespace/name``."""
     secrets: list[str] = field(default_factory=list)
     """The Secrets the cluster holds, by name only."""
+    artifact: str | None = None
+    """database.delivery image: the artifact reference the Deployment fetched (the manifest records it)."""
+
+    def fetched(self, release: Release, ref: str) -> None:
+        self.database, self.artifact = release, ref
 
 
 def _copy_database(config: "Config", work: Path, collected: _Collected) -> Step:
@@ -288,6 +304,7 @@ def _finish(options: BackupOptions, work: Path, final: Path, collected: _Collect
             "time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
             "versions": {"oewsctl": __version__, "format": 1},
             "database": {"sha256": release.sha256, "size": release.size, "release": release.release, "years": release.years},
+            **({"artifact": collected.artifact} if collected.artifact else {}),
             "objects": collected.objects,
             "secrets": collected.secrets,
             "files": [{"path": str(p.relative_to(work)), "size": p.stat().st_size, "sha256": file_sha256(p)} for p in files],
@@ -333,7 +350,10 @@ def backup_plan(config: "Config", options: BackupOptions) -> tuple[Plan, Path]:
     final = options.dest / backup_id
     plan = Plan("backup run", needs=Needs(kube=True))  # the database comes from any DB node that answers
     collected = _Collected()
-    plan.add(_copy_database(config, work, collected))
+    if config.database.delivery == "image":
+        plan.add(backup_artifact_step(config, work / DB_FILE, collected.fetched))
+    else:
+        plan.add(_copy_database(config, work, collected))
     plan.add(_export(config, work, collected))
     plan.add(_finish(options, work, final, collected))
     plan.add(Step(f"prune backups in {options.dest} beyond the newest {options.keep}",
@@ -399,8 +419,16 @@ def restore_plan(config: "Config", backup: Backup, *, node: str | None = None, o
         raise OewsctlError(f"backup {backup.id} failed verification, nothing restored: " + "; ".join(problems),
                            hint=f"see `oewsctl backup verify {backup.id}`; pick another backup (oewsctl backup list) or remove what it names")
     release = backup.database
-    plan = Plan(f"restore {backup.id}" + (f" --node {node}" if node else ""), needs=Needs(kube=True, nodes=tuple(db_node_names(config, node))))
-    plan.extend(push_steps(config, backup.path / DB_FILE, release, PushOptions(node=node)))
+    artifact = backup.manifest.get("artifact")
+    if config.database.delivery == "image" and artifact:  # the Deployment goes back to the artifact the backup recorded
+        plan = Plan(f"restore {backup.id}", needs=Needs(kube=True))
+        plan.add(restore_artifact_step(config, saved_objects(backup), artifact))
+    elif config.database.delivery == "image":
+        raise UsageError(f"backup {backup.id} was made with database.delivery hostpath: it records no artifact to point the pods at",
+                         hint=f"publish its database and switch the pods to it: oewsctl db update {backup.path / DB_FILE}")
+    else:
+        plan = Plan(f"restore {backup.id}" + (f" --node {node}" if node else ""), needs=Needs(kube=True, nodes=tuple(db_node_names(config, node))))
+        plan.extend(push_steps(config, backup.path / DB_FILE, release, PushOptions(node=node)))
     plan.extend([_restore_object(obj, overwrite) for obj in saved_objects(backup)])
     plan.add(wait_step(Target.of(config)))
     plan.extend(restart_and_confirm(config, release.sha256))

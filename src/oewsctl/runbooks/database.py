@@ -23,6 +23,7 @@ never stops another node's switch.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import posixpath
 import threading
@@ -454,22 +455,27 @@ class _Background:
         return self._value
 
 
-def _choose_codec(ctx: "RunContext", node: str, state: NodeState, compress: str) -> tuple[str, str]:
-    """(codec, why) for one node: ``auto`` measures the link (loopback: never compressed)."""
-    from oewsctl.clients.registry import is_loopback
+def _link_rate(ctx: "RunContext", node: str, compress: str) -> float | None:
+    """``--compress auto``: the measured upload rate to ``node`` in Mbit/s (None: not measured, loopback or not auto)."""
     from oewsctl.clients.transfer import link_mbit
 
-    why = "--compress zstd"
+    host = ctx.ssh.config.node(node).host
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    return None if compress != "auto" or loopback else link_mbit(ctx.ssh, node)
+
+
+def _choose_codec(state: NodeState, compress: str, rate: float | None) -> tuple[str, str]:
+    """(codec, why) for one node: zstd when asked, or (auto) when the link measured slower than 400 Mbit/s."""
     if compress == "none":
         return "none", "--compress none"
-    if compress == "auto":
-        host = ctx.config.node(node).host if ctx.config else ""
-        if is_loopback(host) or host == "::1":
-            return "none", "loopback: not compressed"
-        rate = link_mbit(ctx.ssh, node)
-        if rate >= COMPRESS_BELOW_MBIT:
-            return "none", f"link {rate:.0f} Mbit/s: not compressed"
-        why = f"link {rate:.0f} Mbit/s"
+    if compress == "auto" and rate is None:
+        return "none", "loopback: not compressed"
+    if compress == "auto" and rate is not None and rate >= COMPRESS_BELOW_MBIT:
+        return "none", f"link {rate:.0f} Mbit/s: not compressed"
+    why = "--compress zstd" if compress == "zstd" else f"link {rate:.0f} Mbit/s"
     if state.unzstd is None:
         return "none", "no zstd (nor Python zstd) on the node: not compressed"
     return state.unzstd, f"{why}: zstd"
@@ -497,8 +503,9 @@ def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path
         size = local.stat().st_size
 
         def one(node: str) -> str:
+            rate = _Background(lambda: _link_rate(ctx, node, options.compress))  # a second channel, while the node hashes its file
             state = run.nodes[node] = inspect_node(ctx.ssh, node, layout, hash_live=True)
-            run.codec[node], run.why[node] = _choose_codec(ctx, node, state, options.compress)
+            run.codec[node], run.why[node] = _choose_codec(state, options.compress, rate.result())
             live = f"live {mib(state.live_size or 0)}" if state.live_inode is not None else "no live file yet"
             return f"{node}: {mib(state.avail)} free, {live}, {len(state.versions)} kept version(s), {run.why[node]}"
 
@@ -529,18 +536,18 @@ def _receive_command(ctx: "RunContext", node: str, layout: Layout, codec: str) -
     return remote_command(["bash", "-c", RECEIVE, "bash", layout.staged, codec, PY_UNZSTD], sudo=True, user=user)
 
 
-def _check_sent(node: str, layout: Layout, sent: "Sent", local_sha: str | None, size: int) -> str | None:
-    """Why the upload to ``node`` is not the file, or None when the node holds exactly it."""
+def _check_sent(node: str, layout: Layout, sent: "Sent", local_sha: str, size: int) -> str | None:
+    """Why the upload to ``node`` is not the file, or None when the node wrote exactly it (the SHA-256
+    the node computed while writing equals the one hashed here before the upload)."""
     if sent.code in (-1, 255):
         tail = sent.stderr.strip().splitlines()[-1:] or ["connection lost"]
         return f"{node}: upload to {layout.staged} interrupted ({tail[0]})"
     if sent.code != 0:
         return f"{node}: cannot write {layout.staged}: {sent.stderr.strip() or f'exit {sent.code}'}"
     told = dict(line.split(" ", 1) for line in sent.stdout.splitlines() if " " in line)
-    if told.get("sha256") != sent.sha256 or told.get("size") != str(size):
-        return f"{node}: the staged file has sha256 {told.get('sha256', '?')[:12]}… ({told.get('size', '?')} bytes), sent {sent.sha256[:12]}… ({size} bytes)"
-    if local_sha is not None and sent.sha256 != local_sha:
-        return f"the local file changed while it was uploaded (sha256 {sent.sha256[:12]}…, hashed before {local_sha[:12]}…)"
+    if told.get("sha256") != local_sha or told.get("size") != str(size):
+        return (f"{node}: the staged file has sha256 {told.get('sha256', '?')[:12]}… ({told.get('size', '?')} bytes), the local file "
+                f"{local_sha[:12]}… ({size} bytes): it changed while it was uploaded, or the transfer was damaged")
     return None
 
 
@@ -567,6 +574,7 @@ def _upload_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path,
                 cleanup_staged(ctx.ssh, nodes, layout)
                 raise
         seconds = time.monotonic() - started
+        assert run.local_sha is not None
         problems = [p for n in targets if (p := _check_sent(n, layout, sent[n], run.local_sha, size))]
         if problems:
             raise OewsctlError("; ".join(problems) + f"; {_cleanup_note(ctx.ssh, nodes, layout)}; no live database was switched",
@@ -611,7 +619,9 @@ class DbPlan(Plan):
     """A push or rollback plan that can say, after Ctrl-C, which nodes switched (asking the nodes themselves)."""
 
     def __init__(self, title: str, config: "Config", nodes: Sequence[str], run: _DbRun, retry: str, *, kube: bool = False) -> None:
-        super().__init__(title, needs=Needs(kube=kube, nodes=tuple(nodes)))  # `kube`: the pods are restarted afterwards
+        # `kube`: the pods are restarted afterwards. No `nodes`: the plan's first step is that check
+        # already (every node at once, with sudo, reading only), without one more round trip per node.
+        super().__init__(title, needs=Needs(kube=kube))
         self.layout = Layout(config.database.path)
         self.db_nodes = list(nodes)
         self.run = run

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -322,3 +323,54 @@ def image_status_lines(report: dict[str, Any]) -> list[str]:
     lines += [f"    revision {r['revision']}: {r['release'] or 'unknown release'}, sha256 {r['sha256'][:12]}…, {r['ref']}"
               f"{' (current)' if r['current'] else ''}" for r in report["revisions"]]
     return lines + [PodServes(**pod).line() for pod in report["pods"]]
+
+
+# -- backup and restore with delivery image ----------------------------------------------------
+
+
+def backup_artifact_step(config: Config, target: Path, done: Callable[[Release, str], None]) -> Step:
+    """``backup run`` with delivery image: record the artifact the Deployment fetches and pull its bytes
+    into the backup (digest- and SHA-256-checked by fetch_db), so the backup outlives the registry's copy."""
+    where = Target.of(config)
+
+    def run(ctx: RunContext) -> str:
+        import os
+
+        from oews_api.fetch_db import FetchError, Reference, fetch
+        from oewsctl.clients.registry import dockerconfigjson
+
+        current = database_of(get_deployment(ctx.kube, where)["spec"]["template"])
+        if current is None:
+            raise OewsctlError(f"{where} fetches no database artifact (deployed with delivery hostpath?)",
+                               hint="deploy with database.delivery: image (`oewsctl deploy`), or set delivery back to hostpath")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="oewsctl-auth-") as private:  # 0700, never inside the backup
+            auth = Path(private) / "config.json"
+            with os.fdopen(os.open(auth, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
+                handle.write(dockerconfigjson(ImageRef.parse(current.ref)) or b"{}")
+            try:
+                fetch(Reference.parse(current.ref), target, auth)
+            except FetchError as exc:
+                raise OewsctlError(f"cannot pull {current.ref} into the backup: {exc}", hint="check the registry login (docker login)") from None
+        target.chmod(0o644)
+        done(Release(current.sha256, target.stat().st_size, current.release), current.ref)
+        return f"{current.release or 'unknown release'} from {current.ref}, sha256 {current.sha256[:12]}… checked"
+
+    return Step(f"record the database artifact {where} fetches and pull it → {target}", action=run,
+                detail="read the fetch-db --ref of the Deployment; pull it with the local registry credentials (digest and SHA-256 checked)")
+
+
+def restore_artifact_step(config: Config, saved: list[dict[str, Any]], ref: str) -> Step:
+    """``restore`` with delivery image: point the Deployment at the artifact the backup recorded."""
+    where = Target.of(config)
+
+    def run(ctx: RunContext) -> str:
+        deployment = next((o for o in saved if o.get("kind") == "Deployment"), None)
+        if deployment is None or database_of(deployment["spec"]["template"]) is None:
+            raise OewsctlError("the backup holds no Deployment fetching a database artifact (made with delivery hostpath?)",
+                               hint="restore it with database.delivery: hostpath, or publish its oews.db: oewsctl db update BACKUP/oews.db")
+        return _switch(ctx.kube, where, deployment["spec"]["template"], f"oewsctl restore: {ref}")
+
+    return Step(f"point {where}'s fetch-db init container at the backup's artifact {ref}", action=run,
+                detail="copy the saved Deployment's fetch-db init container, db volume and oews/db-* annotations (a new revision); "
+                "if the registry lost it, publish the backup's oews.db instead: oewsctl db update BACKUP/oews.db")

@@ -80,7 +80,8 @@ def pick_pod(kube: Kube, goal: Target) -> PodPort:
     port = next((p for p in spec.get("ports") or [] if p.get("port") == goal.service_port), None)
     if not selector or port is None:
         raise OewsctlError(f"{where} has no selector or no port {goal.service_port}", hint=f"re-run `{goal.install}`")
-    pods = [p for p in kube.list("v1", "Pod", goal.namespace)
+    listed = kube.list("v1", "Pod", goal.namespace, label_selector=",".join(f"{k}={v}" for k, v in sorted(selector.items())))
+    pods = [p for p in listed
             if _matches(p["metadata"].get("labels") or {}, selector) and is_ready(p) and not p["metadata"].get("deletionTimestamp")]
     if not pods:
         raise OewsctlError(f"no ready pod behind {where}", hint=f"check `oewsctl monitoring status` / `oewsctl status`; `{goal.install}` installs it")

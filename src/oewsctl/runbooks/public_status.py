@@ -95,7 +95,7 @@ def dns(target: Endpoint) -> tuple[list[str], Any]:
     elif all(ipaddress.IPv4Address(ip).is_private for ip in server):
         lines.append(f"server {target.server} has the LAN address {target.server_address}: the A record should be the router's public address"
                      + ("" if target.public_ip else " (give --public-ip to check it)"))
-    else:
+    elif target.public_ip not in found:  # a public server address the record should carry (unless --public-ip says otherwise)
         problems.append(f"{target.domain} does not point at server {target.server} ({target.server_address}): fix the A record")
     if target.public_ip is not None:
         if target.public_ip in found:
