@@ -25,6 +25,19 @@ async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
+def _held_app(settings: Settings) -> tuple[FastAPI, asyncio.Event]:
+    """The app with ``GET /api/v1/held``: a request that stays in flight until the test sets the event."""
+    app = create_app(settings)
+    release = asyncio.Event()
+
+    @app.get("/api/v1/held")
+    async def held() -> dict[str, bool]:
+        await release.wait()
+        return {"done": True}
+
+    return app, release
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("method", "path", "params", "limit"),
@@ -53,13 +66,7 @@ async def test_every_free_text_input_is_capped_with_a_422_naming_the_limit(
 
 @pytest.mark.asyncio
 async def test_past_the_concurrency_limit_and_queue_requests_get_a_fast_503_with_retry_after(api_db: Path) -> None:
-    app = create_app(Settings(sqlite_db_path=api_db, max_concurrent_requests=1, max_queued_requests=1, queue_timeout_seconds=10))
-    release = asyncio.Event()
-
-    @app.get("/api/v1/held")  # a request that stays in flight until the test lets it go
-    async def held() -> dict[str, bool]:
-        await release.wait()
-        return {"done": True}
+    app, release = _held_app(Settings(sqlite_db_path=api_db, max_concurrent_requests=1, max_queued_requests=1, queue_timeout_seconds=10))
 
     async for client in _client(app):
         running = asyncio.create_task(client.get("/api/v1/held"))
@@ -84,13 +91,7 @@ async def test_past_the_concurrency_limit_and_queue_requests_get_a_fast_503_with
 
 @pytest.mark.asyncio
 async def test_a_queued_request_gives_up_with_503_after_the_queue_timeout(api_db: Path) -> None:
-    app = create_app(Settings(sqlite_db_path=api_db, max_concurrent_requests=1, max_queued_requests=4, queue_timeout_seconds=0.3))
-    release = asyncio.Event()
-
-    @app.get("/api/v1/held")
-    async def held() -> dict[str, bool]:
-        await release.wait()
-        return {"done": True}
+    app, release = _held_app(Settings(sqlite_db_path=api_db, max_concurrent_requests=1, max_queued_requests=4, queue_timeout_seconds=0.3))
 
     async for client in _client(app):
         running = asyncio.create_task(client.get("/api/v1/held"))
@@ -111,13 +112,7 @@ async def test_a_queued_request_gives_up_with_503_after_the_queue_timeout(api_db
 async def test_clients_that_hang_up_give_their_slots_back(api_db: Path, hang_up: str) -> None:
     """A client that disconnects (its request task cancelled) while running, queued, or just as a finishing request
     hands it the slot, leaves no slot taken: later requests are served, the gauges are back to 0."""
-    app = create_app(Settings(sqlite_db_path=api_db, max_concurrent_requests=1, max_queued_requests=1, queue_timeout_seconds=10))
-    release = asyncio.Event()
-
-    @app.get("/api/v1/held")
-    async def held() -> dict[str, bool]:
-        await release.wait()
-        return {"done": True}
+    app, release = _held_app(Settings(sqlite_db_path=api_db, max_concurrent_requests=1, max_queued_requests=1, queue_timeout_seconds=10))
 
     async for client in _client(app):
         running = asyncio.create_task(client.get("/api/v1/held"))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from oewsctl.core.audit import audit_path, redact_argv
 from oewsctl.core.context import Options, RunContext
-from oewsctl.core.errors import UsageError
+from oewsctl.core.errors import LockHeldError, UsageError
+from oewsctl.core.lock import STALE_SECONDS, lock_path
 from oewsctl.core.plan import Plan, Step
 from oewsctl.core.runner import StepFailed, run_plan
 
@@ -49,3 +52,19 @@ def test_usage_error_inside_a_step_keeps_exit_code_2() -> None:
         run_plan(Plan("cluster install", [Step("upload k3s", node="m1", action=bad_input)]), RunContext(config=None, options=Options()))
     assert info.value.exit_code == 2
     assert "m1: upload k3s failed: cannot read ./k3s-airgap/k3s" in info.value.message
+
+
+def test_a_lock_untouched_for_the_stale_age_is_called_probably_gone() -> None:
+    """The same age that lets `backup run` prune a dead run's .ID.partial folder."""
+    path = lock_path("local")
+    path.write_text(json.dumps({"holder": "ops@laptop", "pid": 4242, "command": "deploy", "started": "2026-11-30T03:15:00+0000"}))
+    plan = Plan("deploy", [Step("apply", action=lambda c: None)])
+    with pytest.raises(LockHeldError) as fresh:
+        run_plan(plan, RunContext(config=None, options=Options()))
+    assert "wait for it to finish" in (fresh.value.hint or "")
+    then = time.time() - STALE_SECONDS - 60
+    os.utime(path, (then, then))
+    with pytest.raises(LockHeldError) as stale:
+        run_plan(plan, RunContext(config=None, options=Options()))
+    assert (stale.value.hint or "").startswith("it is over 6 h old, so that run is probably gone: re-run with --break-lock")
+    path.unlink()

@@ -110,6 +110,8 @@ app:
   replicas: 2
   cors_origins: []
   resources: {{requests: {{cpu: 250m, memory: 512Mi}}, limits: {{cpu: "1", memory: 2Gi}}}}
+  public_docs: false        # true: /docs, /redoc and /openapi.json are served and routed publicly
+  rate_limit: {{average: 20, burst: 40, in_flight: 16}}   # per client IP at Traefik: req/s, burst, open at once
 
 database: {{path: /opt/k3s/storage/oews.db, keep_versions: 3}}   # path on the nodes; versions kept for rollback
 

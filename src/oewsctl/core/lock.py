@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from oewsctl.clients.kube import Kube
 from oewsctl.core.errors import LockHeldError, OewsctlError
 from oewsctl.core.state import state_dir
 
@@ -99,6 +98,8 @@ def _cluster_lease(config: "Config | None", holder: dict[str, object], *, break_
     if config is None or not config.cluster.kubeconfig_path.is_file():
         yield
         return
+    from oewsctl.clients.kube import Kube  # the Kubernetes client: only when there is a cluster to hold the Lease in
+
     try:
         kube = Kube.from_config(config)
         live = kube.get(api_version, kind, name, namespace)

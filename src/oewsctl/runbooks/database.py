@@ -77,10 +77,11 @@ PY_UNZSTD = (
 )
 RECEIVE = (
     'set -o pipefail; dest=$1 codec=$2 py=$3; dir=${dest%/*}\n'
-    'case $codec in zstd) unpack() { zstd -d -q -c; };; python) unpack() { python3 -c "$py"; };; *) unpack() { cat; };; esac\n'
+    'case $codec in zstd) unpack() { zstd -d -q -c; };; *) unpack() { python3 -c "$py"; };; esac\n'
     'if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r; }; else digest() { sha256sum; }; fi\n'
     'mkdir -p -- "$dir" && rm -f -- "$dest" && umask 077 || exit 73\n'
-    'sha=$(unpack | tee -- "$dest" | digest | cut -c1-64) || { rc=$?; rm -f -- "$dest"; echo "writing $dest failed (exit $rc)" >&2; exit 74; }\n'
+    'if [ "$codec" = none ]; then sha=$(tee -- "$dest" | digest | cut -c1-64); else sha=$(unpack | tee -- "$dest" | digest | cut -c1-64); fi \\\n'
+    '  || { rc=$?; rm -f -- "$dest"; echo "writing $dest failed (exit $rc)" >&2; exit 74; }\n'
     '{ sync -- "$dest" "$dir" 2>/dev/null || sync; } && chmod 0444 -- "$dest" || { rm -f -- "$dest"; exit 74; }\n'
     'echo "sha256 $sha"; echo "size $(stat -c %s -- "$dest")"'
 )
