@@ -40,14 +40,14 @@ NS, HOST_IF, NODE_IF = f"oewsbench{os.getpid()}", f"oewsb{os.getpid() % 100000}a
 HOST_IP, NODE_IP, NODE_PORT = "10.217.0.1", "10.217.0.2", 2222
 
 
-def timed(fn: Callable[[], object], runs: int) -> float:
-    """Median wall time of ``runs`` calls."""
-    seconds = []
+def timed(fn: Callable[[], object], runs: int) -> tuple[float, object]:
+    """Median wall time of ``runs`` calls, and what the last one returned."""
+    seconds, last = [], None
     for _ in range(runs):
         started = time.perf_counter()
-        fn()
+        last = fn()
         seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds)
+    return statistics.median(seconds), last
 
 
 def push(cluster: TestCluster, sources: tuple[Path, Path], state: Path, *extra: str) -> Callable[[], str]:
@@ -97,14 +97,13 @@ def loopback(sources: tuple[Path, Path], root: Path, runs: int) -> tuple[float, 
     db_inventory(cluster)
     try:
         pushed = push(cluster, sources, root / "state")
-        last = pushed()  # first push (no version to keep yet); the timed ones replace a live file
-        push_s = timed(pushed, runs)
-        last = pushed()
-        scp_s = timed(lambda: cluster.scp("machine1", source, SCP_TARGET), runs)
+        pushed()  # first push (no version to keep yet); the timed ones replace a live file
+        push_s, last = timed(pushed, runs)
+        scp_s, _ = timed(lambda: cluster.scp("machine1", source, SCP_TARGET), runs)
     finally:
         cluster.stop()
         Path(SCP_TARGET).unlink(missing_ok=True)
-    return push_s, scp_s, last
+    return push_s, scp_s, str(last)
 
 
 def shaped(sources: tuple[Path, Path], root: Path, runs: int, mbit: int) -> tuple[float, float, float, str]:
@@ -121,15 +120,14 @@ def shaped(sources: tuple[Path, Path], root: Path, runs: int, mbit: int) -> tupl
         try:
             node.start()
             pushed = push(cluster, sources, root / "state-shaped")
-            last = pushed()
-            push_s = timed(pushed, runs)
-            raw_s = timed(push(cluster, sources, root / "state-shaped", "--compress", "none"), 1)
-            scp_s = timed(lambda: cluster.scp(node.name, source, SCP_TARGET), runs)
-            last = pushed()
+            pushed()
+            push_s, last = timed(pushed, runs)
+            raw_s, _ = timed(push(cluster, sources, root / "state-shaped", "--compress", "none"), 1)
+            scp_s, _ = timed(lambda: cluster.scp(node.name, source, SCP_TARGET), runs)
         finally:
             cluster.stop()
             Path(SCP_TARGET).unlink(missing_ok=True)
-    return push_s, raw_s, scp_s, last
+    return push_s, raw_s, scp_s, str(last)
 
 
 def main() -> None:
@@ -152,7 +150,7 @@ def main() -> None:
         print(f"\n{size:.1f} MiB database, median of {args.runs}, load average {os.getloadavg()[0]:.1f} (2 cores shared with other work):")
         print(f"  loopback: oewsctl db push to 2 nodes (whole command)  {push_s:5.2f} s")
         print(f"            scp to 1 node                               {scp_s:5.2f} s   push/scp = {push_s / scp_s:.2f}x (target <= 2x)")
-        print("            " + "\n            ".join(line for line in last.splitlines() if "upload" in line or "inspect" in line))
+        print("            " + "\n            ".join(line for line in last.splitlines() if line.startswith("✓")))
         try:
             shaped_push, raw_s, shaped_scp, last = shaped(sources, root, args.runs, args.mbit)
         except subprocess.CalledProcessError as exc:
@@ -161,7 +159,7 @@ def main() -> None:
         print(f"  {args.mbit} Mbit/s link (tbf on a veth pair): oewsctl db push --compress auto  {shaped_push:5.2f} s")
         print(f"            oewsctl db push --compress none (1 run)          {raw_s:5.2f} s")
         print(f"            scp                                              {shaped_scp:5.2f} s   scp/push = {shaped_scp / shaped_push:.2f}x (target >= 2x)")
-        print("            " + "\n            ".join(line for line in last.splitlines() if "upload" in line or "inspect" in line))
+        print("            " + "\n            ".join(line for line in last.splitlines() if line.startswith("✓")))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

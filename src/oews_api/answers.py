@@ -141,10 +141,10 @@ class Answerer:
         if all(queries.estimate(self.db, probe, a.code, year, industry.code) for a in local):
             return industry, "", areas
         places = " or ".join(a.label for a in local)
-        return industry, (
-            f"BLS publishes {industry.label} figures for the U.S. as a whole in this release, not for {places}, "
-            f"so these are national figures for that industry."
-        ), [self.index.areas[NATIONAL]]
+        national_only = f"BLS publishes {industry.label} figures for the U.S. as a whole in this release, not for {places}"
+        if len(local) > 1:  # a comparison of places ("Texas hospitals vs California hospitals"): keep the places, name the industry
+            return None, f"{national_only}, so these figures are for all industries in each place, not for {industry.name} only.", areas
+        return industry, f"{national_only}, so these are national figures for that industry.", [self.index.areas[NATIONAL]]
 
     # ----- resolution -------------------------------------------------------------------
     def _occupation(self, term: str) -> Occupation:

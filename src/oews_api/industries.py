@@ -5,6 +5,10 @@ prefix and the "(OEWS Designation)" suffix) and the reviewed industry words in
 ``aliases.toml``. An industry word counts only where it names an industry: after "in", "at",
 "for", "by" ... or before "industry", "sector", "companies" ..., and not where it starts an
 occupation title ("construction laborers", "home health aides", "information security analysts").
+Used as an adjective or a noun on its own ("hospital nurses", "federal government lawyers", "Texas
+hospitals vs California hospitals") a reviewed industry word or a title of two words or more counts
+too, as a *bare* mention: the planner keeps it unless the occupation named next to it owns the
+word ("restaurant cooks" is Cooks, Restaurant; "construction manager" is Construction Managers).
 A phrase whose code this database does not hold (the cross-industry sample) is still found,
 so the answer can say that part of the question was not honoured.
 """
@@ -18,7 +22,7 @@ from functools import lru_cache
 
 from oews_api.aliases import INDUSTRY_ALIASES, INDUSTRY_CONTEXT, INDUSTRY_SUFFIXES, OCCUPATION_ALIASES
 from oews_api.names import NameIndex
-from oews_api.text import normalize, stems
+from oews_api.text import NOISE_WORDS, normalize, stems
 
 CROSS_INDUSTRY = "000000"
 MAX_PHRASE_WORDS = 6
@@ -64,6 +68,7 @@ class IndustryMention:
     end: int
     phrase: str  # as the question said it ("hospitals")
     code: str  # may be absent from this database
+    bare: bool = False  # no "in"/"at" before it, no "industry" after it: an adjective ("hospital nurses") or a noun on its own
 
 
 class IndustryIndex:
@@ -78,9 +83,12 @@ class IndustryIndex:
                 self._phrases[tuple(stems(normalize(_SECTOR.sub("", _DESIGNATION.sub("", industry.name)))))] = industry.code
         for phrase, code in INDUSTRY_ALIASES.items():
             self._phrases.setdefault(tuple(stems(normalize(phrase))), code)
-        self._title_starts = {
-            tuple(words[:n]) for title in [*occupation_titles, *OCCUPATION_ALIASES] for words in [stems(normalize(title))] for n in range(2, len(words) + 1)
-        }
+        # Bare use needs a reviewed word or a title of two words or more: a one-word BLS title such as
+        # "Information" or "Logging" is too common a word to mean an industry without "in" before it.
+        self._bare = {tuple(stems(normalize(phrase))) for phrase in INDUSTRY_ALIASES} | {p for p in self._phrases if len(p) > 1}
+        names = [stems(normalize(title)) for title in [*occupation_titles, *OCCUPATION_ALIASES]]
+        self._title_starts = {tuple(words[:n]) for words in names for n in range(2, len(words) + 1)}
+        self._occupation_words = {w for words in names for w in words} - NOISE_WORDS
 
     @staticmethod
     @lru_cache(maxsize=4)
@@ -115,9 +123,23 @@ class IndustryIndex:
             end = start + length
             suffixed = end < len(words) and words[end] in INDUSTRY_SUFFIXES
             starts_a_title = tuple(stemmed[: length + 1]) in self._title_starts and length < len(stemmed)
-            if (context or suffixed) and not starts_a_title:
+            if starts_a_title:
+                continue
+            if context or suffixed:
                 return IndustryMention(i, end + suffixed, " ".join(words[start:end]), code)
+            if self._stands_bare(tuple(stemmed[:length]), words[end : end + 1]):
+                return IndustryMention(i, end, " ".join(words[start:end]), code, bare=True)
         return None
+
+    def _stands_bare(self, phrase: tuple[str, ...], following: list[str]) -> bool:
+        """An industry without "in" before it: a reviewed word or a longer title, not an occupation's own title, before
+        an occupation word ("hospital nurses"), a word like pay/jobs, a "vs"/"or", or at the end of the question."""
+        if phrase not in self._bare or phrase in self._title_starts:
+            return False
+        if not following:
+            return True
+        after = stems(following)[0]
+        return after in self._occupation_words or after in NOISE_WORDS  # noise words hold "vs", "or", "pay", "jobs"
 
     def resolve(self, term: str) -> Industry | None:
         """The industry a code, a BLS title or an industry phrase means, if this database holds it."""

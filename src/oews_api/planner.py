@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -17,7 +18,7 @@ from oews_api.caches import BoundedLRU
 from oews_api.industries import IndustryIndex, IndustryMention
 from oews_api.names import MIN_OCCUPATION_SCORE, Match, NameIndex
 from oews_api.question_places import find_places, proximity_as_in
-from oews_api.text import NOISE_WORDS, QUESTION_WORDS, normalize
+from oews_api.text import NOISE_WORDS, QUESTION_WORDS, STOPWORDS, normalize, stems
 
 Statistic = Literal["employment", "mean", "median", "pct10", "pct25", "pct75", "pct90", "jobs_1000", "loc_quotient"]
 Term = Annotated[str, StringConstraints(min_length=1, max_length=120)]
@@ -135,7 +136,9 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     """The built-in planner: industries and places, then what is asked, then the occupation(s) in what remains."""
     text = question.lower()
     words = proximity_as_in(normalize(question))
-    industries = IndustryIndex.of(index).find(words)
+    industries = [
+        m for m in IndustryIndex.of(index).find(words) if not _starts_a_place(m, words, index) and not (m.bare and _owned_by_occupation(m, words, index))
+    ]
     in_industry = {i for m in industries for i in range(m.start, m.end)}
     said = [w for i, w in enumerate(words) if i not in in_industry]
     words = index.correct(said)
@@ -144,7 +147,7 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     named_areas = list(dict.fromkeys(m.area.code for m in places.mentions))
     areas = named_areas[:MAX_TERMS]
     not_honoured = [f"{index.areas[code].name} (at most {MAX_TERMS} places per question)" for code in named_areas[MAX_TERMS:]]
-    not_honoured += [f"{m.phrase} (one industry per question)" for m in industries[1:]]
+    not_honoured += [f"{m.phrase} (one industry per question)" for m in industries[1:] if m.code != industries[0].code]
     not_honoured += _unsupported(words)
     statistic = detect_statistic(text)
     occupations = _occupation_terms(rest, index)
@@ -246,6 +249,35 @@ def _unsupported(words: list[str]) -> list[str]:
 def _beats(weakest: float, whole: Match, codes: list[str]) -> bool:
     """Split parts win over the whole run if each matches better, or as well when the whole found one of them."""
     return weakest > whole.score or (weakest >= whole.score and whole.item.code in codes)
+
+
+def _starts_a_place(mention: IndustryMention, words: list[str], index: NameIndex) -> bool:
+    """ "College Station", "in College Station": the industry word begins a place name, and is no industry."""
+    phrase = words[mention.end - len(mention.phrase.split()) : mention.end]
+    rest = words[mention.end : mention.end + 3]
+    return any(tuple(phrase + rest[:n]) in index.tables.places for n in range(1, len(rest) + 1))
+
+
+def _owned_by_occupation(mention: IndustryMention, words: list[str], index: NameIndex) -> bool:
+    """True when an industry word without "in" belongs to the occupation named right after it: "restaurant cooks" is
+    Cooks, Restaurant, "school teachers" Elementary School Teachers; but "hospital nurses" are Registered Nurses in hospitals.
+
+    It belongs to the occupation when the best occupation for the words around it and it holds it in its title
+    ("bus drivers, school"), or when the words around it alone mean a different occupation ("warehouse workers").
+    """
+
+    def named(run: list[str]) -> list[str]:
+        return list(takewhile(lambda w: w not in NOISE_WORDS, run[:MAX_LIST_WORDS]))
+
+    before, after = named(words[: mention.start][::-1])[::-1], named(words[mention.end :])  # "bus drivers, school", "hospital nurses"
+    if not before and not after:
+        return False
+    together = index.occupations_for_words(before + words[mention.start : mention.end] + after)
+    if not together or together[0].score < MIN_OCCUPATION_SCORE:
+        return False
+    alone = index.occupations_for_words(before + after)
+    industry_words = set(stems(words[mention.start : mention.end])) - STOPWORDS
+    return industry_words <= together[0].item.words or not alone or alone[0].item.code != together[0].item.code
 
 
 def _industry_term(mention: IndustryMention, index: NameIndex) -> str:

@@ -24,7 +24,6 @@ from oewsctl.core.lock import lock_path
 from oewsctl.runbooks.backup import export_state
 from tests.fixtures.dbnodes import DB_PATH, CliRun, DbCluster, DbFiles, sha256
 from tests.fixtures.kube import RESOURCES
-from tests.fixtures.sshd import TestCluster
 
 SECRET_VALUE = "sk-test-do-not-leak-7f3c9b2e"
 AZURE = {"provider": "azure-keyvault", "vault_url": "https://oews-secrets.vault.azure.net",
@@ -151,11 +150,11 @@ def test_backup_for_cron_lock_quiet_json_and_retention(db_cluster: DbCluster, db
     assert len(backups) == 1 and not backups[0].startswith(".")  # the older one pruned after the new one verified
 
 
-def test_backup_terminated_mid_copy_leaves_no_partial_folder(db_nodes: TestCluster, big_db: Path, cli: CliRun, tmp_path: Path) -> None:
+def test_backup_terminated_mid_copy_leaves_no_partial_folder(db_cluster: DbCluster, big_db: Path, cli: CliRun, tmp_path: Path) -> None:
     """cron's `timeout` sends SIGTERM: the half-copied database must not stay behind, nor the lock."""
-    assert cli(db_nodes.config_path, "db", "push", big_db).returncode == 0
+    assert cli(db_cluster.config, "db", "push", big_db).returncode == 0
     dest = tmp_path / "backups"
-    run = subprocess.Popen([sys.executable, "-m", "oewsctl.cli", "--config", str(db_nodes.config_path), "backup", "run", "--dest", str(dest)],
+    run = subprocess.Popen([sys.executable, "-m", "oewsctl.cli", "--config", str(db_cluster.config), "backup", "run", "--dest", str(dest)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TERM": "dumb"})
     deadline = time.monotonic() + 60
     copied = 0

@@ -6,6 +6,7 @@ Real sshd DB nodes (``tests/fixtures/dbnodes.py``); no Kubernetes API: the kubec
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 
@@ -63,5 +64,5 @@ def test_db_push_with_an_unreachable_node_touches_none(db_nodes: TestCluster, db
 
     result = cli(db_nodes.config_path, "db", "push", db_files.new)
     assert result.returncode == 1, result.stderr
-    assert "machine2" in result.stderr and "nothing was changed" in result.stderr
+    assert "machine2" in result.stderr and re.search(r"(nothing|no node) was changed", result.stderr), result.stderr
     assert _node_files(db_nodes) == before  # machine1 answered, yet got nothing

@@ -213,14 +213,20 @@ class FetchingPods:
         return {"status": "ok", "database": {"path": "/data/oews.db", "sha256": self.serves.get(pod, ""), "release": "May 2025"}}
 
 
+def deployed_with(registry: str, operator: Path, run_cli: CliRunner, kube_cluster: KubeCluster, first: Path) -> tuple[Path, FetchingPods, str]:
+    """Delivery image on the emulator: ``first`` published, then deployed (smoke check on its SHA-256)."""
+    config = inventory(operator / "oewsctl.yaml", f"{registry}/t{operator.name[-8:].lower()}/oews-api", kube_cluster.kubeconfig)
+    pods = FetchingPods(kube_cluster, operator / "pods")
+    ref = publish(run_cli, config, first)
+    kube_cluster.health = {"status": "ok", "database": {"sha256": sha256(first), "release": "May 2025"}}
+    deployed = run_cli("--config", config, "deploy", "--image", f"{registry}/oews-api:1.0", "--expect-db-sha256", sha256(first))
+    assert deployed.returncode == 0, deployed.stderr
+    return config, pods, ref
+
+
 def test_db_update_in_image_mode_switches_every_pod_and_rollout_undo_brings_the_old_release_back(
         registry: str, operator: Path, run_cli: CliRunner, db_files: DbFiles, kube_cluster: KubeCluster) -> None:
-    config = inventory(operator / "oewsctl.yaml", f"{registry}/u{operator.name[-8:].lower()}/oews-api", kube_cluster.kubeconfig)
-    pods = FetchingPods(kube_cluster, operator / "pods")
-    old_ref = publish(run_cli, config, db_files.old)
-    kube_cluster.health = {"status": "ok", "database": {"sha256": sha256(db_files.old), "release": "May 2025"}}
-    deployed = run_cli("--config", config, "deploy", "--image", f"{registry}/oews-api:1.0", "--expect-db-sha256", sha256(db_files.old))
-    assert deployed.returncode == 0, deployed.stderr
+    config, pods, old_ref = deployed_with(registry, operator, run_cli, kube_cluster, db_files.old)
 
     updated = run_cli("--config", config, "db", "update", db_files.new)
     assert updated.returncode == 0, updated.stderr
@@ -254,10 +260,7 @@ def test_db_update_in_image_mode_switches_every_pod_and_rollout_undo_brings_the_
 
 def test_backup_records_the_artifact_and_restore_points_the_pods_back_at_it(
         registry: str, operator: Path, run_cli: CliRunner, db_files: DbFiles, kube_cluster: KubeCluster) -> None:
-    config = inventory(operator / "oewsctl.yaml", f"{registry}/b{operator.name[-8:].lower()}/oews-api", kube_cluster.kubeconfig)
-    pods = FetchingPods(kube_cluster, operator / "pods")
-    old_ref = publish(run_cli, config, db_files.old)
-    assert run_cli("--config", config, "deploy", "--image", f"{registry}/oews-api:1.0").returncode == 0
+    config, pods, old_ref = deployed_with(registry, operator, run_cli, kube_cluster, db_files.old)
 
     backed = run_cli("--config", config, "backup", "run", "--dest", operator / "backups")
     assert backed.returncode == 0, backed.stderr

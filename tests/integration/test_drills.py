@@ -73,26 +73,37 @@ def test_rollout_drill_drops_no_request_and_restores_the_template(standin: Stand
 def test_pod_kill_drill_moves_traffic_to_the_other_replica(standin: StandIn, run_cli: CliRunner, oewsctl_state: Path) -> None:
     victim = sorted(p["metadata"]["name"] for p in standin.pods())[0]
 
-    done = drill(run_cli, standin, "pod-kill", "--pod", victim)
+    assert standin.config is not None
+    done = run_cli("--config", standin.config, "-o", "json", "drill", "pod-kill", "--pod", victim, "--url", standin.url, *LOAD)
 
     assert done.returncode == 0, done.stderr
-    _, report = only_report(oewsctl_state)
-    assert report["outcome"] == "passed" and report["load"]["summary"]["failed"] == 0
+    printed = json.loads(done.stdout)  # -o json: the report on stdout, progress on stderr
+    folder, report = only_report(oewsctl_state)
+    assert printed["report"] == str(folder) and printed["outcome"] == report["outcome"] == "passed"
+    assert report["load"]["summary"]["failed"] == 0
+    assert report["steps"][2]["message"].startswith(f"deleted pod {victim}")
     assert victim not in {p["metadata"]["name"] for p in standin.pods()}
     assert len(standin.ready_pods()) == 2
 
 
-def test_node_drain_evicts_through_the_pdb_and_uncordons(standin: StandIn, run_cli: CliRunner, oewsctl_state: Path) -> None:
-    on_machine2 = [p["metadata"]["name"] for p in standin.pods() if p["spec"]["nodeName"] == "machine2"]
+def test_node_drain_waits_for_the_pdb_and_uncordons(standin: StandIn, run_cli: CliRunner, oewsctl_state: Path) -> None:
+    # both replicas on machine2 (as after a pod kill): the PodDisruptionBudget (minAvailable 1) lets one go at a time
+    standin.kube.put("v1/nodes", {"metadata": {"name": "machine1"}, "spec": {"unschedulable": True}})
+    for pod in standin.pods():
+        if pod["spec"]["nodeName"] == "machine1":
+            standin.kube.delete("v1/pods", APP_NAMESPACE, pod["metadata"]["name"])
+    standin.kube.wait_for(lambda: standin.settled() and {p["spec"]["nodeName"] for p in standin.pods()} == {"machine2"}, timeout=60)
+    standin.kube.put("v1/nodes", {"metadata": {"name": "machine1"}, "spec": {"unschedulable": None}})
 
     done = drill(run_cli, standin, "node-drain", "machine2")
 
     assert done.returncode == 0, done.stderr
+    assert "eviction refused by its PodDisruptionBudget, retrying" in done.stderr
     _, report = only_report(oewsctl_state)
     assert report["outcome"] == "passed" and report["load"]["summary"]["failed"] == 0
     drained = next(s for s in report["steps"] if s["node"] == "machine2" and s["description"].startswith("cordon the node"))
-    assert drained["message"] == f"{len(on_machine2)} pod(s) evicted from machine2"
-    assert report["placement"]["after"] and set(report["placement"]["after"].values()) == {"machine1"}
+    assert drained["message"] == "2 pod(s) evicted from machine2"
+    assert set(report["placement"]["after"].values()) == {"machine1"}
     assert any("every API pod now runs on machine1" in note for note in report["notes"])
     node = standin.kube.get("v1/nodes", None, "machine2")
     assert node is not None and not node["spec"].get("unschedulable")

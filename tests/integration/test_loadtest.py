@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import re
+import threading
 from pathlib import Path
 
 import httpx
@@ -90,3 +92,14 @@ def test_bad_targets(run_cli: CliRunner, tmp_path: Path) -> None:
 
     both = run_cli("--config", config, "loadtest", "--url", "http://127.0.0.1:9", "--via-api")
     assert both.returncode == 2 and "--url and --via-api" in both.stderr
+
+
+def test_ctrl_c_stops_the_load_early_and_still_reports(api_server: ServerFactory, run_cli: CliRunner, tmp_path: Path) -> None:
+    _, url = api_server()
+    threading.Timer(1.5, _thread.interrupt_main).start()  # what Ctrl-C does
+
+    done = run_cli("--config", offline_config(tmp_path), "-o", "json", "loadtest", "--url", url, "--duration", "60s", "--users", "2")
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["stopped_by"] == "stopped" and report["summary"]["seconds"] < 10 and report["summary"]["requests"] > 0

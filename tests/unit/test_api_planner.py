@@ -153,11 +153,47 @@ def test_alias_data_points_at_codes_bls_publishes(answerer: Answerer) -> None:
 @pytest.mark.parametrize(
     "question",
     ["median salary for construction laborers in Texas", "home health aides in Ohio", "information security analysts in the U.S.",
-     "retail salespersons in California", "bank tellers in Florida"],
+     "retail salespersons in California", "bank tellers in Florida", "restaurant cooks in Ohio", "construction managers in Texas",
+     "school bus drivers in Ohio", "elementary school teachers in Michigan", "bus drivers, school in Ohio"],
 )
 def test_industry_words_inside_an_occupation_title_are_not_an_industry(answerer: Answerer, question: str) -> None:
     plan = build_plan(question, answerer.index)
     assert plan.industry is None and plan.occupations and plan.areas, plan
+
+
+@pytest.mark.parametrize(
+    ("question", "occupation"),
+    [("restaurant cooks pay", "352014"), ("construction manager salary", "119021"), ("high school teacher salary", "252031"),
+     ("school bus driver salary", "533051"), ("restaurant manager salary", "119051"), ("bank manager salary", "113031")],
+)
+def test_an_industry_word_before_an_occupation_that_owns_it_is_part_of_the_title(answerer: Answerer, question: str, occupation: str) -> None:
+    """ "restaurant cooks" is the BLS occupation Cooks, Restaurant: no industry qualifier, so nothing to name as not honoured."""
+    plan = build_plan(question, answerer.index)
+    assert plan.occupations == [occupation] and plan.industry is None and not plan.not_honoured, plan
+    assert "industr" not in answerer.answer(plan, charts=False).text
+
+
+@pytest.mark.parametrize(
+    ("question", "occupations", "industry"),
+    [("hospital nurse salary", ["291141"], "hospital"), ("what do hospital nurses make in Texas", ["291141"], "hospital"),
+     ("federal government lawyers salary", ["231011"], "federal government"), ("restaurant servers pay", ["353031"], "restaurant"),
+     ("Texas hospitals vs California hospitals", [], "hospitals"), ("highest paying government jobs", [], "government")],
+)
+def test_an_industry_used_as_an_adjective_or_on_its_own_is_read_and_named(
+    answerer: Answerer, question: str, occupations: list[str], industry: str
+) -> None:
+    """Never dropped silently: the sample database is cross-industry, so the answer says the industry was not honoured."""
+    plan = build_plan(question, answerer.index)
+    assert plan.occupations == occupations and plan.industry == industry, plan
+    answer = answerer.answer(plan, charts=False).text
+    assert answer.startswith(f"This database has cross-industry figures only, so these figures are for all industries, not only \u201c{industry}\u201d."), answer
+
+
+def test_the_same_industry_said_twice_is_one_industry_and_a_second_one_is_named(answerer: Answerer) -> None:
+    plan = build_plan("Texas hospitals vs California hospitals", answerer.index)
+    assert plan.areas == ["4800000", "0600000"] and plan.intent == "compare" and not plan.not_honoured, plan
+    other = build_plan("hospital nurses vs nursing home nurses", answerer.index)
+    assert other.industry == "hospital" and other.not_honoured == ["nursing home (one industry per question)"], other
 
 
 def test_an_industry_the_database_lacks_is_named_and_the_figure_said_to_cover_all_industries(answerer: Answerer) -> None:

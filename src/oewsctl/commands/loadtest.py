@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -70,6 +72,7 @@ def loadtest_cmd(
 
     Changes nothing in the cluster. Live progress (req/s, p50/p95/p99, errors by kind), then a summary;
     a JSON report and a latency-over-time chart (PNG) go to <state dir>/loadtests/<UTC time>/. Exit 1 when a threshold fails.
+    Ctrl-C stops the load early and still reports what was measured.
 
     Targets: https://<app.domain> by default, a loopback URL, --via-api (the Service through the Kubernetes API),
     or any other --url together with --yes.
@@ -86,9 +89,12 @@ def loadtest_cmd(
     if text:
         err_console.print(f"load: {spec.describe()}", markup=False)
     progress, close = loadtest.live_progress(interactive()) if text else (None, lambda: None)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C ends the load early; the report still comes
     try:
-        result = loadtest.run_load(spec, progress=progress)
+        result = loadtest.run_load(spec, stop=stop, progress=progress)
     finally:
+        signal.signal(signal.SIGINT, previous)
         close()
     after, why_after = _restarts(rc) if before is not None else (None, why)
     restarts = loadtest.restarts_between(before, after) if before is not None and after is not None else None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from oewsctl.clients.kube import Kube, merge_patch
 from oewsctl.clients.registry import OCI_MANIFEST, ImageRef, RegistryClient, credentials
 from oewsctl.core.errors import OewsctlError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.database import PodServes, Release, confirm_pods, mib, pods_serving
 from oewsctl.runbooks.db_artifact import (
     FETCH_CONTAINER,
@@ -62,8 +62,8 @@ class PublishRun:
 class PublishPlan(Plan):
     """A publish plan; ``ref`` once it ran, ``cleanup()`` removes the packed layer."""
 
-    def __init__(self, title: str) -> None:
-        super().__init__(title)
+    def __init__(self, title: str, needs: Needs) -> None:
+        super().__init__(title, needs=needs)
         self.run = PublishRun()
 
     @property
@@ -132,7 +132,7 @@ def publish_steps(config: Config, local: Path, facts: dict[str, Any], run: Publi
 
 
 def publish_plan(config: Config, local: Path, facts: dict[str, Any], *, tag: str | None = None, compress: bool = True) -> PublishPlan:
-    plan = PublishPlan(f"db publish {local.name}")
+    plan = PublishPlan(f"db publish {local.name}", Needs(registry=str(artifact_repository(config))))
     plan.extend(publish_steps(config, local, facts, plan.run, tag=tag, compress=compress))
     return plan
 
@@ -222,7 +222,7 @@ def _switch(kube: Kube, target: Target, source: dict[str, Any], cause: str) -> s
 
 def update_image_plan(config: Config, local: Path, facts: dict[str, Any], *, tag: str | None = None, compress: bool = True) -> PublishPlan:
     """``db update`` with delivery image: publish, point the Deployment at the digest, wait, check every pod."""
-    plan = PublishPlan(f"db update {local.name}")
+    plan = PublishPlan(f"db update {local.name}", Needs(kube=True, registry=str(artifact_repository(config))))
     plan.extend(publish_steps(config, local, facts, plan.run, tag=tag, compress=compress))
     target = Target.of(config)
 
@@ -287,7 +287,7 @@ def rollback_image_plan(config: Config, to: int | None = None) -> Plan:
     """Point the Deployment back at an earlier revision's database (image and settings stay), wait, check."""
     target = Target.of(config)
     chosen: list[DbRevision] = []
-    plan = Plan("db rollback" + (f" --to {to}" if to is not None else ""))
+    plan = Plan("db rollback" + (f" --to {to}" if to is not None else ""), needs=Needs(kube=True))
 
     def switch(ctx: RunContext) -> str:
         chosen[:] = [_pick(ctx.kube, target, to)]
