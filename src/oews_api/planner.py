@@ -136,9 +136,7 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     """The built-in planner: industries and places, then what is asked, then the occupation(s) in what remains."""
     text = question.lower()
     words = proximity_as_in(normalize(question))
-    industries = [
-        m for m in IndustryIndex.of(index).find(words) if not _starts_a_place(m, words, index) and not (m.bare and _owned_by_occupation(m, words, index))
-    ]
+    industries = [m for m in IndustryIndex.of(index).find(words) if _names_an_industry(m, words, index)]
     in_industry = {i for m in industries for i in range(m.start, m.end)}
     said = [w for i, w in enumerate(words) if i not in in_industry]
     words = index.correct(said)
@@ -249,6 +247,11 @@ def _unsupported(words: list[str]) -> list[str]:
 def _beats(weakest: float, whole: Match, codes: list[str]) -> bool:
     """Split parts win over the whole run if each matches better, or as well when the whole found one of them."""
     return weakest > whole.score or (weakest >= whole.score and whole.item.code in codes)
+
+
+def _names_an_industry(mention: IndustryMention, words: list[str], index: NameIndex) -> bool:
+    """An industry word found in the question that is not part of a place's or (said bare) an occupation's name."""
+    return not _starts_a_place(mention, words, index) and not (mention.bare and _owned_by_occupation(mention, words, index))
 
 
 def _starts_a_place(mention: IndustryMention, words: list[str], index: NameIndex) -> bool:

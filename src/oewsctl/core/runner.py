@@ -71,9 +71,13 @@ class PlanResult:
         return out
 
 
+def _named(step: Step, text: str) -> str:
+    """``machine1: text`` for a step on a node, ``text`` otherwise."""
+    return f"{step.node}: {text}" if step.node else text
+
+
 def _label(step: Step, index: int, total: int) -> str:
-    where = f"{step.node}: " if step.node else ""
-    return f"[{index}/{total}] {where}{step.description}"
+    return f"[{index}/{total}] {_named(step, step.description)}"
 
 
 def _tail(text: str, lines: int = 8) -> str:
@@ -109,10 +113,9 @@ def _as_failure(exc: Exception, step: Step) -> StepFailed:
     """Any exception from a step as a StepFailed naming the node and step."""
     if isinstance(exc, StepFailed):
         return exc
-    where = f"{step.node}: " if step.node else ""
     message = exc.message if isinstance(exc, OewsctlError) else str(exc) or type(exc).__name__
     hint = (exc.hint if isinstance(exc, OewsctlError) else None) or step.remediation
-    failure = StepFailed(f"{where}{step.description} failed: {message}", hint=hint)
+    failure = StepFailed(_named(step, f"{step.description} failed: {message}"), hint=hint)
     if isinstance(exc, OewsctlError):
         failure.exit_code = exc.exit_code  # a usage problem found mid-plan still exits 2
     return failure
@@ -124,8 +127,7 @@ def print_plan(plan: Plan) -> None:
     if checks:
         err_console.print("Checked first, before any change:", highlight=False)
         for step in checks:
-            where = f"{step.node}: " if step.node else ""
-            err_console.print(f"  {where}{step.description.removeprefix('check: ')}", markup=False)
+            err_console.print(f"  {_named(step, step.description.removeprefix('check: '))}", markup=False)
     err_console.print(f"Plan for [bold]{escape(plan.title)}[/bold] ({len(plan.steps)} steps, nothing changed):")
     for index, step in enumerate(plan.steps, 1):
         err_console.print(f"  {_label(step, index, len(plan.steps))}", markup=False)
@@ -138,12 +140,13 @@ def _preflight(plan: Plan, ctx: RunContext) -> PlanResult | None:
     """Run the plan's checks (see core.preflight); a result with the error when one fails, else None."""
     text = ctx.options.output == "text"
     for step in preflight_steps(plan.needs):
-        label = f"{step.node}: {step.description}" if step.node else step.description
+        label = _named(step, step.description)
         try:
             _status, message = run_step(step, ctx)
         except Exception as exc:  # noqa: BLE001 - any check error ends the run before its first change
-            failure = _as_failure(exc, step)
-            failure.message += " (checked before any change: nothing was changed)"
+            found = _as_failure(exc, step)
+            failure = StepFailed(f"{found.message} (checked before any change: nothing was changed)", hint=found.hint)
+            failure.exit_code = found.exit_code
             if text:
                 err_console.print(f"[red]✗[/red] {escape(label)}", highlight=False)
             return PlanResult(plan, [StepRecord(s, "not run") for s in plan.steps], error=failure)
