@@ -7,7 +7,7 @@
    node inside. `db push` (--compress auto measures the link and picks zstd) against scp to that
    node. Target: push >= 2x faster.
 
-Each figure is the median of --runs runs. The pushes alternate between the database and a copy
+Each figure is the median of --runs runs, ours and the peer alternated. The pushes alternate between the database and a copy
 with another SHA-256 (``PRAGMA user_version``), so every run sends and switches, as a release does.
 Needs root, sshd, sudo, unshare, iproute2 (part 2 is skipped, saying why, when it cannot shape).
 
@@ -40,14 +40,18 @@ NS, HOST_IF, NODE_IF = f"oewsbench{os.getpid()}", f"oewsb{os.getpid() % 100000}a
 HOST_IP, NODE_IP, NODE_PORT = "10.217.0.1", "10.217.0.2", 2222
 
 
-def timed(fn: Callable[[], object], runs: int) -> tuple[float, object]:
-    """Median wall time of ``runs`` calls, and what the last one returned."""
-    seconds, last = [], None
+def timed(ours: Callable[[], object], peer: Callable[[], object], runs: int) -> tuple[float, float, object]:
+    """Median wall times of ``runs`` calls of each, alternated (the machine's load then weighs on both
+    alike), and what the last call of ``ours`` returned."""
+    seconds: tuple[list[float], list[float]] = ([], [])
+    last = None
     for _ in range(runs):
-        started = time.perf_counter()
-        last = fn()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds), last
+        for index, fn in enumerate((ours, peer)):
+            started = time.perf_counter()
+            value = fn()
+            seconds[index].append(time.perf_counter() - started)
+            last = value if index == 0 else last
+    return statistics.median(seconds[0]), statistics.median(seconds[1]), last
 
 
 def push(cluster: TestCluster, sources: tuple[Path, Path], state: Path, *extra: str) -> Callable[[], str]:
@@ -98,8 +102,7 @@ def loopback(sources: tuple[Path, Path], root: Path, runs: int) -> tuple[float, 
     try:
         pushed = push(cluster, sources, root / "state")
         pushed()  # first push (no version to keep yet); the timed ones replace a live file
-        push_s, last = timed(pushed, runs)
-        scp_s, _ = timed(lambda: cluster.scp("machine1", source, SCP_TARGET), runs)
+        push_s, scp_s, last = timed(pushed, lambda: cluster.scp("machine1", source, SCP_TARGET), runs)
     finally:
         cluster.stop()
         Path(SCP_TARGET).unlink(missing_ok=True)
@@ -121,9 +124,8 @@ def shaped(sources: tuple[Path, Path], root: Path, runs: int, mbit: int) -> tupl
             node.start()
             pushed = push(cluster, sources, root / "state-shaped")
             pushed()
-            push_s, last = timed(pushed, runs)
-            raw_s, _ = timed(push(cluster, sources, root / "state-shaped", "--compress", "none"), 1)
-            scp_s, _ = timed(lambda: cluster.scp(node.name, source, SCP_TARGET), runs)
+            push_s, scp_s, last = timed(pushed, lambda: cluster.scp(node.name, source, SCP_TARGET), runs)
+            raw_s, _, _ = timed(push(cluster, sources, root / "state-shaped", "--compress", "none"), lambda: None, 1)
         finally:
             cluster.stop()
             Path(SCP_TARGET).unlink(missing_ok=True)

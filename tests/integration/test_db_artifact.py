@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from oewsctl.clients.registry import OCI_MANIFEST, Credentials, RegistryClient
+from oewsctl.clients.registry import OCI_MANIFEST, RegistryClient
 from oewsctl.runbooks.db_artifact import fetched_ref
 from tests.conftest import DATA_DIR
 from tests.fixtures.cli import CliRunner

@@ -197,3 +197,12 @@ def test_inspect_on_a_fresh_node_reads_only(tmp_path: Path) -> None:
     state = parse_inspect("m1", sh(INSPECT, str(target), "1"))
     assert state.avail > 0 and state.live_inode is None and state.versions == [] and state.live_sha is None
     assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_db_push_loads_neither_the_kubernetes_client_nor_httpx() -> None:
+    """`db push` reaches nodes only: what its command imports (runbook, runner, lock) must not pull in
+    the Kubernetes client (~0.5 s) or httpx; `db update` loads the Kubernetes client when it restarts pods."""
+    code = ("import sys, oewsctl.commands.db, oewsctl.runbooks.database, oewsctl.core.runner, oewsctl.core.lock, oewsctl.clients.transfer; "
+            "print(sorted(m for m in ('kubernetes', 'httpx', 'docker', 'jinja2') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "[]"

@@ -406,9 +406,23 @@ class FileSender:
     def __init__(self, pool: "SSHPool", name: str, local: Path, command: str, *, compress: bool, advance: Advance) -> None:
         self.pool, self.name, self.local, self.command = pool, name, local, command
         self.compress = compress
-        self.advance = advance
+        self._advance = advance
+        self._done = 0
+        self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._aborted = False
+
+    def advance(self, count: int) -> None:
+        with self._lock:
+            self._done += count
+            self._advance(count)
+
+    def follow(self, advance: Advance) -> None:
+        """Report progress to ``advance`` from now on, starting with what was sent so far (a transfer
+        started before its progress bar existed)."""
+        with self._lock:
+            self._advance = advance
+            advance(self._done)
 
     def _started(self, process: "subprocess.Popen[bytes]") -> None:
         self._process = process

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 db_app = typer.Typer(
     name="db",
     help=(
-        "The OEWS database file: build it from BLS downloads, check it, ship it to the DB nodes, roll it back.\n\n"
+        "The OEWS database file: build it from BLS downloads, check it, ship it to the pods, roll it back.\n\n"
+        "database.delivery hostpath: over SSH to the DB nodes (db push); image: as an OCI artifact the pods pull (db publish).\n\n"
         "Each BLS release:  oewsctl db build --from oesm25all/ --out oews.db  then  oewsctl db validate oews.db  then  oewsctl db update oews.db"
     ),
     no_args_is_help=True,

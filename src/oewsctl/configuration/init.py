@@ -114,6 +114,7 @@ app:
   rate_limit: {{average: 20, burst: 40, in_flight: 16}}   # per client IP at Traefik: req/s, burst, open at once
 
 database: {{path: /opt/k3s/storage/oews.db, keep_versions: 3}}   # path on the nodes; versions kept for rollback
+# with `delivery: image` in database: the pods pull each release from the registry (`db publish`), no hostPath: any cluster
 
 secrets:
   provider: {answers.secrets_provider}   # azure-keyvault (External Secrets) or kubernetes (plain Secret){vault}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from oewsctl.core.errors import OewsctlError
 from oewsctl.core.plan import Needs, Step
 
 if TYPE_CHECKING:
@@ -36,12 +35,13 @@ def _node(node: str) -> Callable[[RunContext], str]:
 
 def _registry(reference: str) -> Callable[[RunContext], str]:
     def check(ctx: RunContext) -> str:
-        from oewsctl.clients.registry import ImageRef, RegistryClient, credentials, login_hint
+        from oewsctl.clients.registry import ImageRef, RegistryClient, credentials, denied
 
         ref = ImageRef.parse(reference)
-        with RegistryClient(ref.registry, credentials(ref)) as registry:
+        found = credentials(ref)
+        with RegistryClient(ref.registry, found) as registry:
             if not registry.can_pull(ref.repository, ref.tag or ref.digest or "latest"):
-                raise OewsctlError(f"registry {ref.registry} refuses these credentials for {ref.repository}", hint=login_hint(ref.registry))
+                raise denied(ref.registry, ref.repository, "the credentials were refused" if found else "no credentials (docker login or $GHCR_TOKEN)")
         return f"{ref.registry} answers"
 
     return check

@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from oewsctl.clients import transfer
 from oewsctl.clients.transfer import FREE_KIB, SHA256, temp_name
 from oewsctl.core.console import interactive
 from oewsctl.core.errors import OewsctlError, UsageError
@@ -311,6 +310,9 @@ class _DbRun:
     codec: dict[str, str] = field(default_factory=dict)
     """Push: how each node receives the file (``none``, ``zstd``, ``python``), and why, for the step line."""
     why: dict[str, str] = field(default_factory=dict)
+    early: dict[str, tuple[Any, _Background]] = field(default_factory=dict)
+    """Push: uploads started while the nodes are inspected (FileSender, its job), when the way to send is
+    known beforehand (uncompressed); the upload step waits for them, the inspect step stops the unneeded."""
 
 
 def _switch_action(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], keep: int, retry: str,
@@ -357,6 +359,7 @@ def _ledger_step(run: _DbRun, layout: Layout) -> Step:
 # -- db push ---------------------------------------------------------------------------------
 
 
+PUSH_RETRY = "re-run the same command (nodes already on the new file are skipped), or go back with `oewsctl db rollback`"
 COMPRESS_BELOW_MBIT = 400.0
 """``--compress auto`` compresses (zstd) when the measured link is slower than this."""
 
@@ -456,16 +459,23 @@ class _Background:
         return self._value
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _uncompressed_anyway(ctx: "RunContext", node: str, compress: str) -> bool:
+    """True when the node gets the raw file whatever its inspection says (--compress none, or auto on loopback)."""
+    return compress == "none" or (compress == "auto" and _loopback(ctx.ssh.config.node(node).host))
+
+
 def _link_rate(ctx: "RunContext", node: str, compress: str) -> float | None:
     """``--compress auto``: the measured upload rate to ``node`` in Mbit/s (None: not measured, loopback or not auto)."""
     from oewsctl.clients.transfer import link_mbit
 
-    host = ctx.ssh.config.node(node).host
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    return None if compress != "auto" or loopback else link_mbit(ctx.ssh, node)
+    return None if compress != "auto" or _loopback(ctx.ssh.config.node(node).host) else link_mbit(ctx.ssh, node)
 
 
 def _choose_codec(state: NodeState, compress: str, rate: float | None) -> tuple[str, str]:
@@ -496,14 +506,32 @@ def _in_parallel(nodes: Sequence[str], fn: "Callable[[str], Any]") -> dict[str, 
     return results
 
 
+def _stop_early(ctx: "RunContext", run: _DbRun, layout: Layout, nodes: Sequence[str]) -> None:
+    """Stop the early uploads to ``nodes`` and remove what they staged."""
+    for node in nodes:
+        sender, job = run.early.pop(node)
+        sender.abort()
+        try:
+            job.result()
+        except Exception:  # noqa: BLE001, S110 - stopped on purpose: how it ended does not matter
+            pass
+    if nodes:
+        cleanup_staged(ctx.ssh, nodes, layout)
+
+
 def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path, known: Release | None, options: PushOptions) -> Step:
     def inspect(ctx: "RunContext") -> str:
         from oews_api.checksum import file_sha256
+
+        from oewsctl.clients.transfer import FileSender
 
         hashing = _Background(lambda: known.sha256 if known else file_sha256(local))
         size = local.stat().st_size
 
         def one(node: str) -> str:
+            if _uncompressed_anyway(ctx, node, options.compress):  # no need to wait for the inspection: start sending
+                sender = FileSender(ctx.ssh, node, local, _receive_command(ctx, node, layout, "none"), compress=False, advance=lambda _n: None)
+                run.early[node] = (sender, _Background(sender.run))
             rate = _Background(lambda: _link_rate(ctx, node, options.compress))  # a second channel, while the node hashes its file
             state = run.nodes[node] = inspect_node(ctx.ssh, node, layout, hash_live=True)
             run.codec[node], run.why[node] = _choose_codec(state, options.compress, rate.result())
@@ -511,18 +539,23 @@ def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path
             return f"{node}: {mib(state.avail)} free, {live}, {len(state.versions)} kept version(s), {run.why[node]}"
 
         try:
-            lines = _in_parallel(nodes, one)
-        except OewsctlError as exc:
-            raise OewsctlError(f"{exc.message}; no node was changed", hint="check the nodes with `oewsctl doctor`, then push again") from None
-        run.local_sha = hashing.result()
-        short = [f"{n}: only {mib(run.nodes[n].avail)} free in {layout.dir}" for n in nodes if not _same(run, n, options.force)
-                 and run.nodes[n].avail < size + SPACE_MARGIN]
-        if short:
-            raise OewsctlError(
-                "; ".join(short) + f", the new database needs {mib(size + SPACE_MARGIN)} (file + {mib(SPACE_MARGIN)} margin); no node was changed",
-                hint=f"free space there (old versions: {layout.live}.v*, or lower database.keep_versions) or grow the disk, then push again",
-            )
+            try:
+                lines = _in_parallel(nodes, one)
+            except OewsctlError as exc:
+                raise OewsctlError(f"{exc.message}; no node was changed", hint="check the nodes with `oewsctl doctor`, then push again") from None
+            run.local_sha = hashing.result()
+            short = [f"{n}: only {mib(run.nodes[n].avail)} free in {layout.dir}" for n in nodes if not _same(run, n, options.force)
+                     and run.nodes[n].avail < size + SPACE_MARGIN]
+            if short:
+                raise OewsctlError(
+                    "; ".join(short) + f", the new database needs {mib(size + SPACE_MARGIN)} (file + {mib(SPACE_MARGIN)} margin); no node was changed",
+                    hint=f"free space there (old versions: {layout.live}.v*, or lower database.keep_versions) or grow the disk, then push again",
+                )
+        except BaseException:  # a failed check or Ctrl-C: stop what was started, leave no staged file
+            _stop_early(ctx, run, layout, list(run.early))
+            raise
         run.serving.update(n for n in nodes if _same(run, n, options.force))
+        _stop_early(ctx, run, layout, [n for n in run.early if n in run.serving])
         return "; ".join(lines[n] + (" (already serves this file)" if n in run.serving else "") for n in nodes)
 
     return Step(f"inspect {', '.join(nodes)} (free disk, live file, link) while hashing {local.name}", action=inspect,
@@ -563,9 +596,16 @@ def _upload_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path,
         started = time.monotonic()
         show = ctx.options.output == "text" and interactive()
         with progress_bars([f"{n}: {local.name}" for n in targets], size, show) as advances:
-            senders = {n: FileSender(ctx.ssh, n, local, _receive_command(ctx, n, layout, run.codec[n]), compress=run.codec[n] != "none",
-                                     advance=advance) for n, advance in zip(targets, advances, strict=True)}
-            jobs = {n: _Background(sender.run) for n, sender in senders.items()}
+            senders: dict[str, FileSender] = {}
+            jobs: dict[str, _Background] = {}
+            for node, advance in zip(targets, advances, strict=True):
+                if node in run.early:  # already under way since the inspection
+                    senders[node], jobs[node] = run.early.pop(node)
+                    senders[node].follow(advance)
+                    continue
+                senders[node] = FileSender(ctx.ssh, node, local, _receive_command(ctx, node, layout, run.codec[node]),
+                                           compress=run.codec[node] != "none", advance=advance)
+                jobs[node] = _Background(senders[node].run)
             try:
                 sent = {n: job.result() for n, job in jobs.items()}
                 report = validation.result()
@@ -591,7 +631,7 @@ def _upload_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path,
             raise OewsctlError(f"{local} changed while it was pushed (sha256 {run.new.sha256[:12]}…, hashed before {(run.local_sha or '?')[:12]}…); {note}; nothing switched",
                                hint="do not modify the file during a push; run it again")
         parts = [f"{n} {mib(sent[n].wire_bytes)} sent ({run.codec[n]})" for n in targets]
-        checked = "validated (integrity checked at backup)" if known else "validated (quick_check, schema, content)"
+        checked = "validated before the push" if known else "validated (quick_check, schema, content)"
         return f"{', '.join(parts) or 'nothing to send'} in {seconds:.1f}s, sha256 verified on each node, {checked}"
 
     which = "" if known else "; validate it locally meanwhile"
@@ -608,9 +648,8 @@ def _switch_step(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], k
         run.new.pushed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return run.new, run.nodes[node].live_release()
 
-    retry = "re-run the same command (nodes already on the new file are skipped), or go back with `oewsctl db rollback`"
     return Step(f"switch {layout.live} to the new file (keep the previous as a version, keep {keep}), write the ledger", node=node,
-                action=_switch_action(run, layout, node, nodes, keep, retry, release), skip_if=lambda ctx: _same(run, node, force),
+                action=_switch_action(run, layout, node, nodes, keep, PUSH_RETRY, release), skip_if=lambda ctx: _same(run, node, force),
                 detail=f"one round trip: ln {layout.live} {layout.live}.v<N>; mv -f {layout.staged} {layout.live} (atomic rename); "
                 f"fsync {layout.dir}; prune beyond {keep}; write {layout.ledger}",
                 remediation="check the node's disk and permissions; `oewsctl db status` shows what each node holds")
@@ -661,9 +700,6 @@ def push_steps(config: "Config", local: Path, new: Release | None, options: Push
     steps = [_inspect_step(run, layout, nodes, local, new, options), _upload_step(run, layout, nodes, local, new, options.force)]
     steps += [_switch_step(run, layout, n, nodes, config.database.keep_versions, options.force) for n in nodes]
     return [*steps, _ledger_step(run, layout)]
-
-
-PUSH_RETRY = "re-run the same command (nodes already on the new file are skipped), or go back with `oewsctl db rollback`"
 
 
 def push_plan(config: "Config", local: Path, new: Release | None = None, options: PushOptions = PushOptions()) -> DbPlan:

@@ -118,7 +118,7 @@ def publish_steps(config: Config, local: Path, facts: dict[str, Any], run: Publi
         record_published(config, run.published)
         return "render and a first deploy use it"
 
-    how = f"zstd level 3" if compress else "uncompressed"
+    how = "zstd level 3" if compress else "uncompressed"
     return [
         Step(f"pack {local.name} ({release or 'unknown release'}, sha256 {sha256[:12]}…, {mib(size)}) as an OCI artifact, {how}", action=do_pack,
              detail="layer application/vnd.oews.db.sqlite.v1" + ("+zstd" if compress else "") + ", config application/vnd.oews.db.config.v1+json"),
