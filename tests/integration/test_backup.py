@@ -203,7 +203,7 @@ def test_restore_applies_only_what_verify_checked(db_cluster: DbCluster, db_file
     _plant_cluster_admin(backup, listed=True)
     refused = cli(db_cluster.config, "--output", "json", "restore", backup.name, "--dest", dest)
     assert refused.returncode == 1
-    line = f"{rel}: ClusterRoleBinding backdoor (rbac.authorization.k8s.io/v1) is not a kind oewsctl renders; restore refuses it"
+    line = f"{rel}: ClusterRoleBinding backdoor (rbac.authorization.k8s.io/v1) is not an object oewsctl renders; restore refuses it"
     assert line in refused.stdout + refused.stderr
     assert "Traceback" not in refused.stderr
     for node in ("machine1", "machine2"):  # refused before the first change

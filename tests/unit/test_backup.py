@@ -14,7 +14,7 @@ import yaml
 from oewsctl.commands.backup import CRON_LINE
 from oewsctl.configuration.loading import load_config
 from oewsctl.core.lock import STALE_SECONDS
-from oewsctl.runbooks.backup import MANIFEST, clean, dns_change, file_sha256, list_backups, prune, verify
+from oewsctl.runbooks.backup import MANIFEST, clean, dns_change, file_sha256, list_backups, managed_objects, prune, verify
 from tests.conftest import DATA_DIR, TESTS_DIR
 from tests.fixtures.cli import CliRunner
 
@@ -116,11 +116,15 @@ def test_verify_reports_files_the_manifest_does_not_list(tmp_path: Path, sample_
     ]
 
 
-def test_verify_refuses_a_listed_kind_oewsctl_never_renders(tmp_path: Path, sample_db: Path) -> None:
+def test_verify_refuses_a_listed_object_oewsctl_never_renders(tmp_path: Path, sample_db: Path) -> None:
+    # oewsctl renders a ClusterRoleBinding of its own (Headlamp's read-only viewer): the planted
+    # one must be refused by identity, not merely by kind.
+    rendered = {(o["kind"], o["metadata"]["name"]) for o in managed_objects(load_config(CONFIG))}
+    assert ("ClusterRoleBinding", "headlamp-viewer") in rendered
     folder = make_backup(tmp_path, "20261126T031500Z", sample_db)
     rel = _plant(folder, listed=True)
     assert verify(folder) == [
-        f"{rel}: ClusterRoleBinding backdoor (rbac.authorization.k8s.io/v1) is not a kind oewsctl renders; restore refuses it"
+        f"{rel}: ClusterRoleBinding backdoor (rbac.authorization.k8s.io/v1) is not an object oewsctl renders; restore refuses it"
     ]
 
 

@@ -76,6 +76,8 @@ KIND_ORDER = (
     "Job",
     "CronJob",
     "PodDisruptionBudget",
+    "NetworkPolicy",
+    "Middleware",
     "Ingress",
     "ServiceMonitor",
     "PrometheusRule",

@@ -18,7 +18,7 @@ untouched for the lock's stale age (``core.lock.STALE_SECONDS``), never a folder
 (another cluster's, or another machine's, into the same ``dest``) is still writing.
 
 ``restore`` applies only what ``verify`` checked: state files listed in ``manifest.json`` with
-their SHA-256, holding kinds oewsctl itself renders; ``verify`` reports any file the manifest
+their SHA-256, holding objects oewsctl itself renders (same kind, namespace and name); ``verify`` reports any file the manifest
 does not list (a planted ``state/99-clusterrolebinding-x.yaml`` makes the backup unusable).
 Secret objects are never written: their values live in Azure Key Vault (ESO syncs them back)
 or are set again with ``oewsctl secrets set``.
@@ -160,9 +160,16 @@ def find_backup(dest: Path, backup_id: str) -> Backup:
     raise UsageError(f"no backup {backup_id!r} in {dest} (newest: {known})", hint="list them with: oewsctl backup list (or pass --dest DIR)")
 
 
-def managed_kinds(config: "Config") -> set[tuple[str, str]]:
-    """``(apiVersion, kind)`` of :func:`managed_objects`: the only kinds a restore applies."""
-    return {(obj["apiVersion"], obj["kind"]) for obj in managed_objects(config)}
+def identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """``(apiVersion, kind, namespace, name)``: which object a manifest is."""
+    meta = obj.get("metadata") or {}
+    return (obj.get("apiVersion") or "", obj["kind"], meta.get("namespace") or "", meta["name"])
+
+
+def managed_identities(config: "Config") -> set[tuple[str, str, str, str]]:
+    """The objects of :func:`managed_objects` by identity: the only ones a restore applies (a planted
+    ClusterRoleBinding is refused even though oewsctl renders other objects of that kind)."""
+    return {identity(obj) for obj in managed_objects(config)}
 
 
 def _listed(folder: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -174,9 +181,9 @@ def _listed(folder: Path, manifest: dict[str, Any]) -> dict[str, dict[str, Any]]
 def _state_problems(folder: Path, paths: list[str], saved: "Config | None") -> list[str]:
     """Listed state files that are not Kubernetes objects, or hold a kind oewsctl never renders."""
     problems = []
-    kinds = None
+    known = None
     try:
-        kinds = managed_kinds(saved) if saved is not None else None
+        known = managed_identities(saved) if saved is not None else None
     except OewsctlError as exc:
         problems.append(f"{CONFIG_FILE}: cannot tell which kinds it renders ({exc.message})")
     for rel in paths:
@@ -189,8 +196,8 @@ def _state_problems(folder: Path, paths: list[str], saved: "Config | None") -> l
             problems.append(f"{rel}: not a Kubernetes object")
             continue
         for doc in docs:
-            if kinds is not None and (doc.get("apiVersion"), doc["kind"]) not in kinds:
-                problems.append(f"{rel}: {doc['kind']} {doc['metadata']['name']} ({doc.get('apiVersion')}) is not a kind oewsctl renders; "
+            if known is not None and identity(doc) not in known:
+                problems.append(f"{rel}: {doc['kind']} {doc['metadata']['name']} ({doc.get('apiVersion')}) is not an object oewsctl renders; "
                                 "restore refuses it")
     return problems
 

@@ -5,7 +5,8 @@
 - ``secrets``: the External Secrets Operator chart, SecretStore and ExternalSecret
   (``secrets.provider: azure-keyvault``; nothing with plain Kubernetes Secrets)
 - ``monitoring``: its namespace, the kube-prometheus-stack chart, ServiceMonitor, PrometheusRule
-  (the alert rules), the Grafana dashboard and the public probes (``monitoring install``)
+  (the alert rules), the Grafana dashboard and the public probes (``monitoring install``), and the
+  Headlamp chart with its read-only login account (``ui install``)
 
 Secrets' values are never rendered: Secrets are written by ``secrets set`` and ``deploy``.
 """
@@ -16,7 +17,7 @@ from typing import Any, Literal, get_args
 
 from oewsctl.configuration.schema import Config
 from oewsctl.core.errors import UsageError
-from oewsctl.runbooks import monitoring
+from oewsctl.runbooks import monitoring, ui
 from oewsctl.runbooks.deploy import manifests
 from oewsctl.runbooks.render import APP_TEMPLATES, secrets_templates
 
@@ -38,7 +39,7 @@ def group_objects(config: Config, group: Group, image: str | None = None) -> lis
         return manifests(config, image, APP_TEMPLATES)
     if group == "secrets":
         return manifests(config, image, secrets_templates(config))
-    return [monitoring.namespace_object(), *monitoring.render_all(config)]
+    return [monitoring.namespace_object(), *monitoring.render_all(config), *ui.render_all(config)]
 
 
 def listing(config: Config, *, image: str | None = None, only: Group | None = None) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from oewsctl.clients.kube import Kube
 from oewsctl.clients.kube_tokens import MIN_TTL_SECONDS, IssuedToken, request_token
 from oewsctl.configuration.schema import Config
 from oewsctl.core.errors import UsageError
-from oewsctl.core.plan import Plan, Step
+from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks import monitoring
 from oewsctl.runbooks.kube_steps import apply_step
 from oewsctl.runbooks.port_forward import HEADLAMP_RELEASE
@@ -89,7 +89,7 @@ def _remove_step(api_version: str, kind: str, name: str, namespace: str | None, 
 def install_plan(config: Config, *, admin: bool = False) -> Plan:
     """Label the monitoring node, the login accounts, the chart. Without ``admin``, an admin
     account left by an earlier ``--admin`` install is removed (its tokens stop working)."""
-    plan = Plan("ui install" + (" --admin" if admin else ""))
+    plan = Plan("ui install" + (" --admin" if admin else ""), needs=Needs(kube=True))
     plan.add(monitoring.label_node_step(monitoring.monitoring_node(config)))
     plan.add(apply_step(monitoring.namespace_object()))
     plan.extend([apply_step(obj) for obj in render_access(config, admin=admin)])
