@@ -64,6 +64,8 @@ def live(kube_cluster: KubeCluster, tmp_path: Path) -> tuple[KubeCluster, Path]:
     pods = kube_cluster.wait_for(lambda: len(kube_cluster.list("v1/pods", "oews")) == 2 and kube_cluster.list("v1/pods", "oews"))
     for pod, where in zip(sorted(pods, key=lambda p: p["metadata"]["name"]), ("machine1", "machine2")):
         kube_cluster.put("v1/pods", {"metadata": {"namespace": "oews", "name": pod["metadata"]["name"]}, "spec": {"nodeName": where}})
+    # the rollout controller marks pods ready a tick after creating them: wait for it, not just for the pods
+    kube_cluster.wait_for(lambda: ((kube_cluster.get("apps/v1/deployments", "oews", "oews-api") or {}).get("status") or {}).get("readyReplicas") == 2)
     return kube_cluster, path
 
 
