@@ -8,6 +8,7 @@ too; a ping server that is down or slow changes nothing about the backup's outco
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from oewsctl.core.audit import audit_path
 from tests.fixtures.dbnodes import CliRun, DbCluster, DbFiles
 from tests.fixtures.http_servers import serving
 from tests.fixtures.keyvault import CliResult
@@ -137,6 +139,8 @@ def test_a_dead_or_slow_ping_server_never_fails_or_holds_up_the_backup(
     assert done.returncode == 0, done.stderr
     assert "warning: ping/start to 127.0.0.1:9 failed (ConnectError); the job itself is not affected" in done.stderr
     assert "/ping/abc" not in done.stderr  # the check's key stays out of logs
+    (audited,) = [json.loads(line) for line in audit_path().read_text().splitlines() if '"backup run"' in line]
+    assert audited["argv"][-3:] == ["--ping-url", "<redacted>", "--quiet"] and "/ping/abc" not in json.dumps(audited)
 
     monkeypatch.setattr(healthchecks, "PING_TIMEOUT", 0.3)
     with serving(PingServer(delay=5)) as slow:

@@ -259,9 +259,10 @@ def test_db_update_in_image_mode_switches_every_pod_and_rollout_undo_brings_the_
 
 
 def test_backup_records_the_artifact_and_restore_points_the_pods_back_at_it(
-        registry: str, operator: Path, run_cli: CliRunner, db_files: DbFiles, kube_cluster: KubeCluster) -> None:
+        registry: str, operator: Path, run_cli: CliRunner, db_files: DbFiles, kube_cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     config, pods, old_ref = deployed_with(registry, operator, run_cli, kube_cluster, db_files.old)
 
+    monkeypatch.setenv("OEWSCTL_STATE_DIR", str(operator / "cron-host"))  # backups run where `db publish` never ran
     backed = run_cli("--config", config, "backup", "run", "--dest", operator / "backups")
     assert backed.returncode == 0, backed.stderr
     (folder,) = (operator / "backups").iterdir()

@@ -10,17 +10,25 @@ Short drills (a few seconds of load, 4 users) keep the module quick.
 from __future__ import annotations
 
 import _thread
+import io
 import json
+import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+from oews_api.sample import SAMPLE_DB
 
 from tests.fixtures.cli import CliRunner
+from tests.fixtures.kube import EXAMPLE_CONFIG, KubeCluster
 from tests.fixtures.standin import APP_NAMESPACE, StandIn
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-LOAD = ("--users", "2", "--settle", "1s")
+LOAD = ("--users", "2", "--settle", "1s", "--yes")  # --yes: the disruptive drills ask first
+NOWHERE = "http://127.0.0.1:9"  # checked, never loaded: these tests stop before the load starts
 
 
 def drill(run_cli: CliRunner, standin: StandIn, *args: str) -> Any:
@@ -183,3 +191,95 @@ def test_secret_rotation_drill_rolls_the_new_value_out_without_errors(standin: S
     serving = {c.name: c.env.get("EXAMPLE_API_TOKEN") for c in standin.kubelet.containers.values() if c.running()}
     assert sorted(serving) == sorted(p["metadata"]["name"] for p in standin.pods())
     assert set(serving.values()) == {"rotated-token-1"}
+
+
+def example_config(tmp_path: Path, **database: str) -> Path:
+    """The example inventory (no reachable cluster: the runs below must not need one)."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    data["cluster"]["kubeconfig"] = str(tmp_path / "no-kubeconfig")
+    data["database"].update(database)
+    path = tmp_path / "oewsctl.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("args", [("pod-kill",), ("node-drain", "machine2"), ("node-loss", "machine2")])
+def test_disruptive_drills_ask_first(args: tuple[str, ...], run_cli: CliRunner, tmp_path: Path, oewsctl_state: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    config = example_config(tmp_path)
+
+    unattended = run_cli("--config", config, "drill", *args, "--url", NOWHERE, stdin="")
+    assert unattended.returncode == 2
+    assert f"drill {args[0]} " in unattended.stderr and "confirm with --yes (no terminal to ask on)" in unattended.stderr
+
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    declined = run_cli("--config", config, "drill", *args, "--url", NOWHERE)
+    assert declined.returncode == 1 and "Go on?" in declined.stdout + declined.stderr
+
+    planned = run_cli("--config", config, "--dry-run", "drill", *args, "--url", NOWHERE, stdin="")  # a dry run asks nothing
+    assert planned.returncode == 0, planned.stderr
+    assert f"Plan for drill {args[0]}" in planned.stderr
+    assert not (oewsctl_state / "drills").exists()
+
+
+def test_node_loss_refuses_the_server(run_cli: CliRunner, tmp_path: Path) -> None:
+    done = run_cli("--config", example_config(tmp_path), "--yes", "drill", "node-loss", "machine1", "--url", NOWHERE)
+
+    assert done.returncode == 2
+    assert "node machine1 is the k3s server: losing it stops the Kubernetes API" in done.stderr
+    assert "oewsctl drill node-loss machine2" in done.stderr
+
+
+def test_db_swap_with_delivery_image_plans_the_image_update_and_rollback(run_cli: CliRunner, tmp_path: Path) -> None:
+    other = tmp_path / "oews-next.db"
+    shutil.copyfile(SAMPLE_DB, other)
+
+    done = run_cli("--config", example_config(tmp_path, delivery="image"), "--dry-run", "drill", "db-swap", str(other), "--url", NOWHERE)
+
+    assert done.returncode == 0, done.stderr
+    plan = done.stderr
+    assert "point deployment oews/oews-api's fetch-db init container at the new digest" in plan
+    assert "fetch-db init container back at the newest earlier revision with another database" in plan
+    assert "machine1" not in plan and "machine2" not in plan  # no SSH step to the DB nodes
+
+
+def test_node_drain_warns_about_pods_that_cannot_move(kube_cluster: KubeCluster, tmp_path: Path) -> None:
+    from oewsctl.configuration.loading import load_config
+    from oewsctl.core.context import Options, RunContext
+    from oewsctl.runbooks import drills, loadtest
+
+    def pod(namespace: str, name: str, node: str, claim: str | None = None, **labels: str) -> dict[str, Any]:
+        volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}] if claim else []
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": namespace, "name": name, "labels": labels},
+                "spec": {"nodeName": node, "containers": [{"name": "c", "image": "x"}], "volumes": volumes}, "status": {"phase": "Running"}}
+
+    kube_cluster.put("v1/persistentvolumeclaims", {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"namespace": "kube-system", "name": "traefik"},
+                                                  "spec": {"storageClassName": "local-path", "volumeName": "pvc-1"}})
+    kube_cluster.put("v1/persistentvolumeclaims", {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"namespace": "tools", "name": "cache"}, "spec": {"volumeName": "pv-host"}})
+    kube_cluster.put("v1/persistentvolumes", {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "pv-host"}, "spec": {"hostPath": {"path": "/srv/cache"}}})
+    kube_cluster.put("v1/persistentvolumeclaims", {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"namespace": "tools", "name": "shared"}, "spec": {"storageClassName": "nfs"}})
+    kube_cluster.put("v1/pods", pod("kube-system", "traefik-7d9f", "machine2", "traefik", **{"app.kubernetes.io/name": "traefik"}))
+    kube_cluster.put("v1/pods", pod("tools", "cache-0", "machine2", "cache"))
+    kube_cluster.put("v1/pods", pod("tools", "shared-0", "machine2", "shared"))  # network storage: moves
+    kube_cluster.put("v1/pods", pod("tools", "cache-1", "machine1", "cache"))  # another node
+    config = load_config(kube_cluster.write_config(tmp_path / "oewsctl.yaml"))
+    run = drills.DrillRun("node-drain", config, drills.BackgroundLoad(loadtest.LoadSpec(loadtest.Target(NOWHERE))))
+    look = drills.node_drain_steps(run, "machine2").phases[0].steps[0]
+    context = RunContext(config=config, options=Options())
+
+    assert look.action is not None
+    assert look.action(context) == "2 pod(s) that cannot move without an outage (see the report's note)"
+    context.close()
+
+    (note,) = run.notes
+    assert note.startswith("draining machine2 may take the public site down until these run again: ")
+    assert "kube-system/traefik-7d9f: the cluster's Traefik (one replica: the public entry point), volume traefik is local-path" in note
+    assert "tools/cache-0: volume cache is a hostPath PersistentVolume" in note
+    assert "shared-0" not in note and "cache-1" not in note
+    report = drills.DrillReport(run, "passed", None, [])
+    assert f"Note: {note}" in drills.markdown(report.as_dict())

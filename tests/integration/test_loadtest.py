@@ -8,10 +8,13 @@ import re
 import threading
 from pathlib import Path
 
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import httpx
 import yaml
 
 from tests.fixtures.api import ServerFactory, free_port
+from tests.fixtures.http_servers import serving
 from tests.fixtures.cli import CliRunner
 from tests.fixtures.kube import EXAMPLE_CONFIG
 from tests.fixtures.standin import StandIn
@@ -103,3 +106,43 @@ def test_ctrl_c_stops_the_load_early_and_still_reports(api_server: ServerFactory
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["stopped_by"] == "stopped" and report["summary"]["seconds"] < 10 and report["summary"]["requests"] > 0
+
+
+def test_dry_run_prints_the_load_and_thresholds_and_sends_nothing(run_cli: CliRunner, tmp_path: Path, oewsctl_state: Path) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: any request (even the reachability probe) would fail the run
+
+    done = run_cli("--config", offline_config(tmp_path), "--dry-run", "loadtest", "--url", nowhere, "--duration", "2s", "--users", "4")
+
+    assert done.returncode == 0, done.stderr
+    assert f"Would send: 4 users for 2s, mix wages,query,health -> {nowhere}" in done.stderr
+    assert "Then check: p95 latency < 2 s, failed requests 0, pod restarts 0" in done.stderr
+    as_json = run_cli("--config", offline_config(tmp_path), "--dry-run", "-o", "json", "loadtest", "--url", nowhere, "--rate", "5/s")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["load"] == f"5 req/s for 30s, mix wages,query,health -> {nowhere}"
+    assert not (oewsctl_state / "loadtests").exists()
+
+
+class RateLimited(BaseHTTPRequestHandler):
+    """An edge whose rate limit refuses everything (as Traefik's middleware answers)."""
+
+    def do_GET(self) -> None:
+        self.send_response(429)
+        self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", "17")
+        self.end_headers()
+        self.wfile.write(b"Too Many Requests")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_429_is_its_own_error_kind_with_the_rate_limit_hint(run_cli: CliRunner, tmp_path: Path) -> None:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), RateLimited)) as edge:
+        url = f"http://127.0.0.1:{edge.server_address[1]}"
+        done = run_cli("--config", offline_config(tmp_path), "-o", "json", "loadtest", "--url", url, "--requests", "6", "--mix", "wages,health")
+
+    assert done.returncode == 1  # still failed requests
+    summary = json.loads(done.stdout)["summary"]
+    assert summary["errors"] == {"HTTP 429 (rate limited)": 6}
+    assert summary["hints"] == ["the edge rate limit (app.rate_limit) answered 429: raise it for the test or use --via-api"]
+    assert "load test failed: failed requests" in done.stderr and "raise it for the test or use --via-api" in done.stderr

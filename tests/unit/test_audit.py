@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.core.audit import audit_path, redact_argv
+from oewsctl.core.audit import audit_path, redact_argv, withhold_secret_build_args
 from oewsctl.core.context import Options, RunContext
 from oewsctl.core.errors import LockHeldError, UsageError
 from oewsctl.core.lock import STALE_SECONDS, lock_path
@@ -24,6 +24,15 @@ def test_build_arg_and_secret_looking_option_values_are_withheld() -> None:
     assert not any(secret in " ".join(redacted) for secret in ("s3cr3t", "u:pw@x", "k3y", "t0k"))
     assert redacted[:4] == ["image", "build", "--build-arg", "GHCR_TOKEN=<redacted>"]
     assert redacted[-2:] == ["--tag", "v1"]
+
+
+def test_the_ping_url_holds_the_checks_key_and_is_withheld() -> None:
+    key = "0f8e2a86-3f61-4a8e-9d53-5b0c2c7e1a11"
+    redacted = redact_argv(["backup", "run", "--ping-url", f"https://hc-ping.com/{key}", "--quiet"])
+    assert redacted == ["backup", "run", "--ping-url", "<redacted>", "--quiet"]
+    assert redact_argv(["secrets", "status", "--reconcile", f"--ping-url=https://hc-ping.com/{key}"])[-1] == "--ping-url=<redacted>"
+    # a plan shows build-arg values unless the name looks secret: a ping key does
+    assert withhold_secret_build_args(["docker", "build", "--build-arg", f"HC_PING_KEY={key}"])[-1] == "HC_PING_KEY=<redacted>"
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

@@ -71,6 +71,24 @@ def test_cross_checks(change: Callable[[dict], None], expected: str) -> None:  #
     assert any(expected in line for line in _problems(data)), _problems(data)
 
 
+@pytest.mark.parametrize(("version", "problem"), [
+    ("v1.29.6+k3s2", "cluster.k3s_version: v1.29.6+k3s2 is too old: the API pods' preStop sleep hook needs Kubernetes v1.30 or later"),
+    ("v1.9.0+k3s1", "cluster.k3s_version: v1.9.0+k3s1 is too old"),
+    ("1.31", "cluster.k3s_version: '1.31' is not a k3s release tag, e.g. v1.31.4+k3s1"),
+    ("v1.30.0+k3s1", None),
+    ("v1.32.0-rc1+k3s1", None),
+    ("", None),
+])
+def test_a_pinned_k3s_must_run_the_pods_prestop_sleep_hook(version: str, problem: str | None) -> None:
+    """PodLifecycleSleepAction (preStop ``sleep``) is on by default from Kubernetes 1.30."""
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data["cluster"]["k3s_version"] = version
+    if problem is None:
+        assert _parse(data).cluster.k3s_version == version
+    else:
+        assert any(line.startswith(problem) for line in _problems(data)), _problems(data)
+
+
 def test_not_yaml_and_not_a_mapping() -> None:
     with pytest.raises(UsageError, match=r"oewsctl.yaml: line 3 is not valid YAML"):
         parse_config("cluster:\n  name: [unclosed\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,18 @@ def test_chart_is_a_png(tmp_path: Path) -> None:
     rows = loadtest.timeline([Sample(t / 10, "wages", 0.01 + t / 1000, "HTTP 502" if t == 15 else None) for t in range(30)], 3.0)
     path = loadtest.write_chart(rows, tmp_path / "c.png", title="t", markers=[loadtest.Marker(1.0, "pod deleted")])
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_429_is_the_rate_limit_kind_and_reports_carry_its_hint() -> None:
+    from rich.console import Console
+
+    summary = loadtest.summarize([Sample(0.0, "wages", 0.01), Sample(0.1, "wages", 0.01, loadtest.RATE_LIMITED, "GET /api/v1/wages: Too Many Requests")], 1.0)
+    assert summary.failed == 1 and summary.hints == [loadtest.RATE_LIMIT_HINT]
+    assert loadtest.summarize([Sample(0.0, "wages", 0.01, "HTTP 503")], 1.0).hints == []
+    console = Console(width=200, record=True)
+    console.print(loadtest.summary_table(summary, loadtest.thresholds(summary, 0)))
+    assert re.search(r"hint +the edge rate limit \(app\.rate_limit\) answered 429: raise it for the test or use --via-api", console.export_text())
+    doc = {"drill": "rollout", "outcome": "failed", "error": None, "started": "2026-12-01T22:00:00+00:00", "cluster": "home",
+           "deployment": "deployment oews/oews-api", "phases": [], "checks": [], "steps": [],
+           "load": {"load": "2 users until stopped", "summary": summary.as_dict()}}
+    assert f"Hint: {loadtest.RATE_LIMIT_HINT}" in drills.markdown(doc)

@@ -26,7 +26,7 @@ RULE_TESTS = PROMTOOL_DIR / "oews-rules.test.yaml"
 REQUIRED_ALERTS = {
     "OewsApiDown", "OewsApiNoReadyReplica", "OewsApiHighErrorRatio", "OewsApiSlowP95", "OewsPodRestarting",
     "OewsNodeNotReady", "OewsNodeHighCpu", "OewsNodeHighMemory", "OewsDbNodeDiskFull", "OewsTlsCertExpiring",
-    "OewsDatabaseReleaseOld", "OewsPublicEndpointDown", "OewsCertificateExpiresSoon",
+    "OewsDatabaseReleaseOld", "OewsPublicEndpointDown", "OewsPublicRedirectBroken", "OewsCertificateExpiresSoon",
 }
 
 
@@ -58,7 +58,7 @@ def test_unit_tests_load_the_shipped_file_and_cover_every_alert() -> None:
     assert firing == REQUIRED_ALERTS, f"never made to fire: {REQUIRED_ALERTS - firing}"
     # Quiet cases: every alert whose input has a healthy neighbour series is asserted silent too.
     assert {"OewsApiDown", "OewsApiHighErrorRatio", "OewsApiSlowP95", "OewsPodRestarting", "OewsNodeNotReady",
-            "OewsPublicEndpointDown", "OewsCertificateExpiresSoon"} <= quiet
+            "OewsPublicEndpointDown", "OewsPublicRedirectBroken", "OewsCertificateExpiresSoon"} <= quiet
 
 
 def test_every_alert_has_summary_description_and_an_oewsctl_runbook_hint() -> None:

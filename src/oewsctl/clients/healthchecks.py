@@ -3,7 +3,9 @@
 Pinging must never block or fail the job it watches: each ping has a short timeout and one
 retry, and any error becomes one warning line. A failure ping carries only the error line
 (truncated to the server's body limit), never the environment, a config or a secret; the
-URL (which holds the check's key) is never printed, only its host.
+URL (which holds the check's key) is never printed, only its host and port (no path, no
+``user:password@``). A URL httpx cannot use (``http://[::1``) is one more ping error, not a crash:
+``--ping-url`` and the inventory reject such URLs up front (``configuration.schema.ping_url_problem``).
 One ``rid`` (a UUID) per run pairs the start with its end, so Healthchecks measures run time.
 """
 
@@ -16,12 +18,24 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from oewsctl.configuration.schema import ping_url_problem
+from oewsctl.core.errors import UsageError
+
 PING_TIMEOUT = 5.0
 PING_ATTEMPTS = 2
 BODY_LIMIT = 10_000
 """A self-hosted Healthchecks keeps 10,000 bytes of a ping body (hosted: 100 kB); ``Ping-Body-Limit`` lowers it."""
 
 Warn = Callable[[str], None]
+
+
+def checked_option(url: str | None) -> str | None:
+    """``--ping-url`` as given, or a one-line UsageError (exit 2) before the job starts: a URL the
+    pinger could not use would only show up as a warning on every run."""
+    problem = url and ping_url_problem(url)
+    if problem:
+        raise UsageError(f"--ping-url: {problem}")
+    return url
 
 
 class Pinger:
@@ -36,7 +50,16 @@ class Pinger:
 
     @property
     def where(self) -> str:
-        return urlsplit(self.url).netloc if self.url else "(none)"
+        """``host[:port]`` for warnings: never the path (the check's key) nor a ``user:password@``."""
+        if not self.url:
+            return "(none)"
+        try:
+            parts = urlsplit(self.url)
+            host, port = parts.hostname or "(no host)", parts.port
+        except ValueError:
+            return "(malformed URL)"
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{port}" if port else host
 
     def start(self) -> None:
         self._ping("/start", "")
@@ -58,6 +81,9 @@ class Pinger:
             except httpx.HTTPError as exc:
                 problem = type(exc).__name__
                 continue
+            except (httpx.InvalidURL, ValueError) as exc:  # a URL httpx cannot use (ValueError: a host IDNA rejects)
+                problem = type(exc).__name__
+                break  # retrying cannot mend the URL
             limit = response.headers.get("Ping-Body-Limit", "")
             if limit.isdigit():
                 self.body_limit = min(self.body_limit, int(limit))

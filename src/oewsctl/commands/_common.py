@@ -15,6 +15,7 @@ and ``oewsctl doctor -o json`` are one thing. They show in every ``--help`` unde
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable
 from enum import Enum
 from functools import cache
@@ -25,6 +26,7 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from oewsctl.core.context import Options, RunContext
+from oewsctl.core.errors import UsageError
 
 GLOBAL_PANEL = "Global options"
 
@@ -109,3 +111,12 @@ def run_context(ctx: typer.Context, *, need_config: bool = True) -> RunContext:
     from oewsctl.configuration.loading import load_config  # pydantic and yaml load only for commands that read the inventory
 
     return RunContext(config=load_config(opts.config_path), options=opts)
+
+
+def confirm(rc: RunContext, question: str, change: str) -> None:
+    """Ask before a risky change (skipped by --yes and --dry-run); without a terminal, ask for --yes."""
+    if rc.options.dry_run or rc.options.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{change}; confirm with --yes (no terminal to ask on)", hint="see what it does first with --dry-run")
+    typer.confirm(question, abort=True)

@@ -97,9 +97,10 @@ def run_backup(
 
     Example:  oewsctl backup run --dest /mnt/backup/oews --keep 6
     """
-    from oewsctl.clients.healthchecks import pinged
+    from oewsctl.clients.healthchecks import checked_option, pinged
     from oewsctl.runbooks.backup import backup_plan, options_for
 
+    ping_url = checked_option(ping_url)
     opts = options(ctx)
     with _closing(run_context(ctx)) as run:
         assert run.config is not None

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from oewsctl.commands._common import run_context
+from oewsctl.commands._common import confirm, run_context
 from oewsctl.core.console import out_console
 from oewsctl.core.constants import READY_TIMEOUT
-from oewsctl.core.errors import OewsctlError, UsageError
+from oewsctl.core.errors import OewsctlError
 from oewsctl.core.runner import run_plan
-
-if TYPE_CHECKING:
-    from oewsctl.core.context import RunContext
 
 app = typer.Typer(help="The k3s cluster itself: install over SSH, status, kubeconfig, uninstall.", no_args_is_help=True)
 
@@ -48,7 +44,7 @@ def install(
     plan = runbook.install_plan(rc.config, airgap=airgap, upgrade=upgrade, ready_timeout=timeout)
     if rc.config.cluster.firewall:
         policy = "".join(f"\n  {node.name}: {'; '.join(runbook.firewall_policy(rc.config, node))}" for node in rc.config.nodes)
-        _confirm(rc, f"cluster.firewall is on: ufw will deny incoming traffic on every node except what these allow:{policy}\nEnable ufw so?",
+        confirm(rc, f"cluster.firewall is on: ufw will deny incoming traffic on every node except what these allow:{policy}\nEnable ufw so?",
                  "cluster install enables ufw (default deny incoming) on every node")
     try:
         run_plan(plan, rc)
@@ -124,20 +120,11 @@ def uninstall(
     assert rc.config is not None
     plan = runbook.uninstall_plan(rc.config, node)
     what = node or "EVERY node"
-    _confirm(rc, f"Remove k3s from {what} of cluster {rc.config.cluster.name!r}?", f"cluster uninstall removes k3s from {what}")
+    confirm(rc, f"Remove k3s from {what} of cluster {rc.config.cluster.name!r}?", f"cluster uninstall removes k3s from {what}")
     try:
         run_plan(plan, rc)
     finally:
         rc.close()
-
-
-def _confirm(rc: RunContext, question: str, change: str) -> None:
-    """Ask before a risky change (skipped by --yes and --dry-run); without a terminal, ask for --yes."""
-    if rc.options.dry_run or rc.options.yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(f"{change}; confirm with --yes (no terminal to ask on)", hint="see what it does first with --dry-run")
-    typer.confirm(question, abort=True)
 
 
 def register(root: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from oewsctl.commands._common import run_context
+from oewsctl.commands._common import confirm, run_context
 from oewsctl.commands.loadtest import Mix, Rate, Url, Users, ViaApi, load_spec
 from oewsctl.commands.secrets import FromFile, FromStdin, _env, _values
 from oewsctl.core.console import err_console, out_console
@@ -37,12 +37,16 @@ Timeout = Annotated[str, typer.Option("--timeout", help="Give up waiting for the
 
 
 def _run(ctx: typer.Context, name: str, url: str | None, users: int, rate: str | None, mix: str, via_api: bool,
-         settle: str, timeout: str, make: Callable[[DrillRun], DrillSteps]) -> None:
-    """Build the drill, run it, write and print its report; exit 1 (failed/error) or 130 (interrupted)."""
+         settle: str, timeout: str, make: Callable[[DrillRun], DrillSteps], *, disrupts: str | None = None) -> None:
+    """Build the drill, run it, write and print its report; exit 1 (failed/error) or 130 (interrupted).
+
+    ``disrupts``: what a disruptive drill does to the cluster; it asks first (or --yes; not for --dry-run)."""
     from oewsctl.runbooks import drills, loadtest
 
     rc = run_context(ctx)
     assert rc.config is not None
+    if disrupts:
+        confirm(rc, f"drill {name} {disrupts} (cluster {rc.config.cluster.name!r}, under load). Go on?", f"drill {name} {disrupts}")
     limit = loadtest.parse_duration(timeout)
     spec = load_spec(rc, url=url, users=users, rate=rate, mix=mix, via_api=via_api, duration=loadtest.MAX_DURATION_SECONDS)
     text = rc.options.output == "text"
@@ -61,7 +65,8 @@ def _run(ctx: typer.Context, name: str, url: str | None, users: int, rate: str |
         raise typer.Exit(INTERRUPTED)
     if report.outcome != "passed":
         missed = [f"{c.name} {c.value} (limit {c.limit})" for c in report.checks if c.ok is False]
-        raise OewsctlError(f"drill {name} {report.outcome}: {report.error or '; '.join(missed)}", hint=f"see {folder / 'report.md'}")
+        hints = report.load.summary.hints if report.load is not None else []
+        raise OewsctlError(f"drill {name} {report.outcome}: {report.error or '; '.join(missed)}", hint="; ".join([*hints, f"see {folder / 'report.md'}"]))
 
 
 def _print(rc: RunContext, report: object, folder: Path) -> None:
@@ -96,21 +101,25 @@ def rollout(ctx: typer.Context, url: Url = None, users: Users = 10, rate: Rate =
 def pod_kill(ctx: typer.Context, pod: Annotated[str | None, typer.Option("--pod", help="Which API pod (default: the first ready one).", show_default=False)] = None,
              url: Url = None, users: Users = 10, rate: Rate = None, mix: Mix = "wages,query,health", via_api: ViaApi = False,
              settle: Settle = "5s", timeout: Timeout = "10m") -> None:
-    """Delete one API pod (graceful: preStop, SIGTERM) and watch traffic move to the other replica.
+    """Delete one API pod (graceful: preStop, SIGTERM) and watch traffic move to the other replica. Asks first (or --yes).
 
     Example: oewsctl drill pod-kill
     """
     from oewsctl.runbooks import drills
 
-    _run(ctx, "pod-kill", url, users, rate, mix, via_api, settle, timeout, lambda run: drills.pod_kill_steps(run, pod))
+    _run(ctx, "pod-kill", url, users, rate, mix, via_api, settle, timeout, lambda run: drills.pod_kill_steps(run, pod),
+         disrupts=f"deletes API pod {pod}" if pod else "deletes an API pod")
 
 
-def _node(ctx: typer.Context, node: str) -> str:
+def _node(ctx: typer.Context, node: str, *, agent_only: bool = False) -> str:
+    """``node`` if the inventory has it (and, with ``agent_only``, it is not the k3s server), else exit 2."""
+    from oewsctl.runbooks.drills import losable_node
     from oewsctl.runbooks.nodes import known_node
 
     rc = run_context(ctx)
     assert rc.config is not None
-    return known_node(rc.config, node)
+    name = known_node(rc.config, node)
+    return losable_node(rc.config, name) if agent_only else name
 
 
 @app.command("node-drain")
@@ -119,12 +128,16 @@ def node_drain(ctx: typer.Context, node: Annotated[str, typer.Argument(help="Inv
                settle: Settle = "5s", timeout: Timeout = "10m") -> None:
     """Cordon NODE and evict its pods through the Eviction API (the PodDisruptionBudget decides), then uncordon it.
 
+    Warns first (and notes in the report) when a pod on NODE cannot move without an outage: kube-system's
+    Traefik (one replica) or a pod on a local-path/hostPath volume. Asks first (or --yes).
+
     Example: oewsctl drill node-drain machine2
     """
     from oewsctl.runbooks import drills
 
     name = _node(ctx, node)
-    _run(ctx, "node-drain", url, users, rate, mix, via_api, settle, timeout, lambda run: drills.node_drain_steps(run, name))
+    _run(ctx, "node-drain", url, users, rate, mix, via_api, settle, timeout, lambda run: drills.node_drain_steps(run, name),
+         disrupts=f"drains node {name}")
 
 
 @app.command("node-loss")
@@ -133,21 +146,24 @@ def node_loss(ctx: typer.Context, node: Annotated[str, typer.Argument(help="Inve
               url: Url = None, users: Users = 10, rate: Rate = None, mix: Mix = "wages,query,health", via_api: ViaApi = False,
               settle: Settle = "5s", timeout: Timeout = "10m") -> None:
     """Stop k3s and its containers on NODE over SSH (k3s-killall.sh) for --down: the runbook's "machine2 fails". Then start k3s again and measure the recovery.
+    Agents only (the server runs the Kubernetes API the drill needs). Asks first (or --yes).
 
     Example: oewsctl drill node-loss machine2 --down 60s
     """
     from oewsctl.runbooks import drills, loadtest
 
-    name = _node(ctx, node)
+    name = _node(ctx, node, agent_only=True)
     seconds = loadtest.parse_duration(down)
-    _run(ctx, "node-loss", url, users, rate, mix, via_api, settle, timeout, lambda run: drills.node_loss_steps(run, name, seconds))
+    _run(ctx, "node-loss", url, users, rate, mix, via_api, settle, timeout, lambda run: drills.node_loss_steps(run, name, seconds),
+         disrupts=f"stops k3s on {name} for {seconds:g}s")
 
 
 @app.command("db-swap")
 def db_swap(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="A database file other than the live one (oewsctl db build writes one).")],
             url: Url = None, users: Users = 10, rate: Rate = None, mix: Mix = "wages,query,health", via_api: ViaApi = False,
             settle: Settle = "5s", timeout: Timeout = "10m") -> None:
-    """`db update FILE`, then `db rollback`, under load.
+    """`db update FILE`, then `db rollback`, under load (database.delivery hostpath: over SSH; image: a new
+    artifact the Deployment points at, then back at the revision before).
 
     Example: oewsctl drill db-swap ./oews-2025.db
     """

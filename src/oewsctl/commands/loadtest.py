@@ -72,7 +72,8 @@ def loadtest_cmd(
 
     Changes nothing in the cluster. Live progress (req/s, p50/p95/p99, errors by kind), then a summary;
     a JSON report and a latency-over-time chart (PNG) go to <state dir>/loadtests/<UTC time>/. Exit 1 when a threshold fails.
-    Ctrl-C stops the load early and still reports what was measured.
+    Ctrl-C stops the load early and still reports what was measured. --dry-run prints the load and the
+    thresholds, sends nothing and writes nothing.
 
     Targets: https://<app.domain> by default, a loopback URL, --via-api (the Service through the Kubernetes API),
     or any other --url together with --yes.
@@ -83,6 +84,9 @@ def loadtest_cmd(
 
     rc = run_context(ctx)
     spec = load_spec(rc, url=url, users=users, rate=rate, mix=mix, via_api=via_api, duration=loadtest.parse_duration(duration), max_requests=max_requests)
+    if rc.options.dry_run:
+        _print_dry_run(rc, spec)
+        return
     loadtest.probe(spec.target)
     before, why = _restarts(rc)
     text = rc.options.output == "text"
@@ -98,18 +102,31 @@ def loadtest_cmd(
         close()
     after, why_after = _restarts(rc) if before is not None else (None, why)
     restarts = loadtest.restarts_between(before, after) if before is not None and after is not None else None
-    checks = loadtest.thresholds(result.summary, restarts)
+    summary = result.summary
+    checks = loadtest.thresholds(summary, restarts)
     document = {**result.as_dict(), "checks": [c.as_dict() for c in checks], "restarts_not_checked": why or why_after}
     report, chart = loadtest.write_report(document, document["timeline"], loadtest.report_dir("loadtests", time.time()), "loadtest",
                                           title=f"oewsctl loadtest: {spec.describe()}")
     if text:
-        out_console.print(loadtest.summary_table(result.summary, checks))
+        out_console.print(loadtest.summary_table(summary, checks))
         err_console.print(f"report: {report}\nchart:  {chart}", markup=False)
     else:
         out_console.print_json(json.dumps({**document, "report": str(report), "chart": str(chart)}))
     failed = [c.name for c in checks if c.ok is False]
     if failed:
-        raise OewsctlError(f"load test failed: {', '.join(failed)} (see {report})")
+        raise OewsctlError(f"load test failed: {', '.join(failed)} (see {report})", hint="; ".join(summary.hints) or None)
+
+
+def _print_dry_run(rc: RunContext, spec: LoadSpec) -> None:
+    """What the run would send and check (nothing is sent, nothing written)."""
+    from oewsctl.runbooks.loadtest import LIMITS
+
+    if rc.options.output == "json":
+        out_console.print_json(json.dumps({"dry_run": True, "target": spec.target.url, "load": spec.describe(),
+                                           "checks": [{"name": name, "limit": limit} for name, limit in LIMITS]}))
+        return
+    checks = ", ".join(f"{name} {limit}" for name, limit in LIMITS)
+    err_console.print(f"Would send: {spec.describe()}\nThen check: {checks}\n(dry run: nothing sent, no report written)", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -148,9 +148,10 @@ def status(
 
     Example (cron, every 10 min):  oewsctl --yes secrets status --reconcile
     """
-    from oewsctl.clients.healthchecks import pinged
+    from oewsctl.clients.healthchecks import checked_option, pinged
     from oewsctl.runbooks import secrets as runbook
 
+    ping_url = checked_option(ping_url)
     rc = run_context(ctx)
     assert rc.config is not None
     url = (ping_url or rc.config.secrets.ping_url) if reconcile and not rc.options.dry_run else None

@@ -64,8 +64,50 @@ Email = Annotated[str, AfterValidator(_email)]
 ImageName = Annotated[str, AfterValidator(_image)]
 
 
-PING_URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
-"""A Healthchecks-style ping URL (``https://hc-ping.com/<uuid>``): http(s), no spaces."""
+PING_URL_PATTERN = r"^https?://(?:[^\s/?#@\[\]]+@)?(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#:@\[\]]+)(?::\d{1,5})?(?:[/?#]\S*)?$"
+"""A Healthchecks-style ping URL (``https://hc-ping.com/<uuid>``): http(s), a host (an IPv6 one
+in brackets, closed), an optional port, no spaces."""
+
+
+def ping_url_problem(value: str) -> str | None:
+    """Why ``value`` is not a usable ping URL (None if it is): the pattern, then httpx's own parser
+    (what the pinger will use). The message never repeats the URL: its path is the check's key."""
+    import httpx  # lazy: loading a config must not pull in the HTTP client
+
+    try:
+        usable = re.fullmatch(PING_URL_PATTERN, value) is not None and bool(httpx.URL(value).host)
+    except (httpx.InvalidURL, ValueError):
+        usable = False
+    return None if usable else "not an http(s) URL with a host, e.g. https://hc-ping.com/<uuid> (the value is not shown: it holds the check's key)"
+
+
+def _ping_url(value: str) -> str:
+    problem = ping_url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+PingUrl = Annotated[str, AfterValidator(_ping_url)]
+
+
+K3S_MIN_VERSION = (1, 30)
+"""The API pods' ``preStop: sleep`` hook needs PodLifecycleSleepAction, on by default from Kubernetes 1.30."""
+_K3S_VERSION = re.compile(r"v(\d+)\.(\d+)\.\d+(?:-rc\d+)?\+k3s\d+")
+
+
+def _k3s_version(value: str) -> str:
+    if not value:
+        return value  # the installer's default: the current stable release
+    match = _K3S_VERSION.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a k3s release tag, e.g. v1.31.4+k3s1 (empty: the installer's default)")
+    if (int(match[1]), int(match[2])) < K3S_MIN_VERSION:
+        raise ValueError(
+            f"{value} is too old: the API pods' preStop sleep hook needs Kubernetes v1.30 or later "
+            "(PodLifecycleSleepAction); pin v1.30 or newer, e.g. v1.31.4+k3s1"
+        )
+    return value
 
 
 class _Model(BaseModel):
@@ -74,7 +116,8 @@ class _Model(BaseModel):
 
 class ClusterConfig(_Model):
     name: str = "home"
-    k3s_version: str = ""
+    k3s_version: Annotated[str, AfterValidator(_k3s_version)] = ""
+    """Pinned k3s release (INSTALL_K3S_VERSION), v1.30 or later; empty: the installer's default."""
     server: str
     kubeconfig: str = "~/.kube/config"
     firewall: bool = False
@@ -187,7 +230,7 @@ class SecretsConfig(_Model):
     vault_url: str | None = None
     tenant_id: str | None = None
     keys: dict[str, str] = Field(default_factory=dict)
-    ping_url: str | None = Field(default=None, pattern=PING_URL_PATTERN)
+    ping_url: PingUrl | None = None
     """Healthchecks-style URL pinged by ``secrets status --reconcile`` (its own check, not the backup's)."""
 
     @model_validator(mode="after")
@@ -200,7 +243,7 @@ class SecretsConfig(_Model):
 class BackupConfig(_Model):
     dest: str = "/mnt/backup/oews"
     keep: int = Field(default=6, ge=1)
-    ping_url: str | None = Field(default=None, pattern=PING_URL_PATTERN)
+    ping_url: PingUrl | None = None
     """Healthchecks-style dead-man's switch: ``backup run`` pings ``<url>/start``, ``<url>``, ``<url>/fail``."""
 
 

@@ -23,7 +23,8 @@ AUDIT_ENV = "OEWSCTL_AUDIT_LOG"
 REDACTED = "<redacted>"
 # Options whose values may carry credentials. Secret values never come from argv by design, but a
 # build argument (`--build-arg TOKEN=...`) or a future flag could: the audit line keeps only the name.
-_SECRET_NAME = re.compile(r"token|secret|passw|api[-_]?key|private[-_]?key|credential", re.IGNORECASE)
+# A Healthchecks ping URL (`--ping-url`, `PING_KEY`) is a credential too: its path is the check's key.
+_SECRET_NAME = re.compile(r"token|secret|passw|api[-_]?key|private[-_]?key|credential|ping[-_]?(?:url|key)", re.IGNORECASE)
 _VALUE_OPTIONS = ("--build-arg",)
 
 

@@ -16,6 +16,10 @@ never try to unpack it.
 ``db publish`` records the newest reference on this machine (state dir, ``db-artifacts.json``):
 ``render`` and a first ``deploy`` with ``database.delivery: image`` use it; later deploys keep the
 reference the Deployment already runs (only ``db update``/``db rollback``/``rollout undo`` change it).
+Only the Deployment template needs a reference. Without a record here (another operator's machine,
+a cron host) it is rendered with the placeholder :data:`UNRESOLVED`: ``render`` prints it, ``backup``
+compares objects by kind, namespace and name only, and ``deploy`` replaces it with the live
+Deployment's reference, or stops before any change when there is none (run ``db publish`` first).
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oewsctl.core.errors import UsageError
 from oewsctl.core.state import state_dir
 
 if TYPE_CHECKING:
@@ -125,16 +128,17 @@ def recorded_artifact(config: Config) -> Published | None:
         return None
 
 
+UNRESOLVED = Published("<unresolved: the live Deployment's, or run oewsctl db publish FILE>", "", None, 0)
+"""The release the Deployment is rendered with when this machine recorded no ``db publish``: never
+applied (``deploy`` takes the live Deployment's instead: :func:`oewsctl.runbooks.db_image.keep_live_database`)."""
+
+
 def delivery_values(config: Config, out_file: str, artifact: Published | None = None) -> dict[str, Any] | None:
-    """What the Deployment template needs for ``database.delivery: image`` (None for hostpath)."""
+    """What the Deployment template needs for ``database.delivery: image`` (None for hostpath):
+    ``artifact``, else the last ``db publish`` from this machine, else :data:`UNRESOLVED`."""
     if config.database.delivery != "image":
         return None
-    chosen = artifact or recorded_artifact(config)
-    if chosen is None:
-        raise UsageError(
-            f"database.delivery is image, but no database was published to {artifact_repository(config).name} from this machine",
-            hint="publish one first: oewsctl db publish oews.db (it prints and records the reference)",
-        )
+    chosen = artifact or recorded_artifact(config) or UNRESOLVED
     return {
         "container": FETCH_CONTAINER,
         "args": ["--ref", chosen.ref, "--out", out_file, "--auth-file", AUTH_FILE],

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oewsctl.clients.kube import Kube, merge_patch
+from oewsctl.clients.kube import Kube, merge_patch, ref
 from oewsctl.clients.registry import OCI_MANIFEST, ImageRef, RegistryClient, credentials
-from oewsctl.core.errors import OewsctlError
+from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.database import PodServes, Release, confirm_pods, mib, pods_serving
 from oewsctl.runbooks.db_artifact import (
@@ -28,14 +28,16 @@ from oewsctl.runbooks.db_artifact import (
     REF_ANNOTATION,
     RELEASE_ANNOTATION,
     SHA_ANNOTATION,
+    UNRESOLVED,
     Packed,
     Published,
     artifact_repository,
     default_tag,
+    fetched_ref,
     pack,
     record_published,
 )
-from oewsctl.runbooks.render import render_template, values
+from oewsctl.runbooks.render import DEPLOYMENT_TEMPLATE, deployment_values, render_template, values
 from oewsctl.runbooks.rollout import APPS, CHANGE_CAUSE, Target, get_deployment, owned_replicasets, revision_of, wait_step
 
 if TYPE_CHECKING:
@@ -182,7 +184,7 @@ def transplant(template: dict[str, Any], source: dict[str, Any]) -> dict[str, An
 
 def rendered_template(config: Config, published: Published) -> dict[str, Any]:
     """The Deployment's pod template as ``render`` writes it for ``published``."""
-    objects = render_template("app/deployment.yaml.j2", values(config, db_artifact=published))
+    objects = render_template(DEPLOYMENT_TEMPLATE, {**values(config), **deployment_values(config, published)})
     return objects[0]["spec"]["template"]
 
 
@@ -191,16 +193,46 @@ def keep_live_database(kube: Kube, deployment: dict[str, Any]) -> dict[str, Any]
 
     A deploy changes the image or the settings, never the database release: only ``db update``,
     ``db rollback`` and ``rollout undo`` do (the recorded ``db publish`` is for a first deploy).
+    Rendered with the :data:`~oewsctl.runbooks.db_artifact.UNRESOLVED` placeholder (no ``db publish``
+    recorded on this machine) and no live Deployment fetching a database: a usage error.
     """
     template = deployment["spec"]["template"]
     if _named(template["spec"].get("initContainers"), FETCH_CONTAINER) is None:
         return deployment
-    live = kube.get(APPS, "Deployment", deployment["metadata"]["name"], deployment["metadata"]["namespace"])
+    meta = deployment["metadata"]
+    live = kube.get(APPS, "Deployment", meta["name"], meta["namespace"])
     if live is None or _named(live["spec"]["template"]["spec"].get("initContainers"), FETCH_CONTAINER) is None:
+        if fetched_ref(template["spec"]) == UNRESOLVED.ref:
+            raise UsageError(f"database.delivery is image, but no database was published from this machine "
+                             f"and Deployment {meta['namespace']}/{meta['name']} fetches none yet",
+                             hint="run `oewsctl db publish FILE` first (it records the reference), then deploy again")
         return deployment
     kept = copy.deepcopy(deployment)
     kept["spec"]["template"] = transplant(template, live["spec"]["template"])
     return kept
+
+
+def planned_deployment(config: Config, deployment: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """For the ``deploy`` plan: the Deployment and its step's description.
+
+    With delivery image the step keeps the live Deployment's database (:func:`keep_live_database`).
+    Without a ``db publish`` recorded here the live reference is read now, so the plan (and
+    ``--dry-run``) shows it and a first deploy stops before any change.
+    """
+    fetches = fetched_ref(deployment["spec"]["template"]["spec"])
+    where = f"apply {ref(deployment)}"
+    if fetches is None:
+        return deployment, where
+    if fetches != UNRESOLVED.ref:
+        return deployment, f"{where}, keeping the database the live one fetches (else {fetches}, the last `db publish` here)"
+    kube = Kube.from_config(config)
+    try:
+        resolved = keep_live_database(kube, deployment)
+    finally:
+        kube.close()
+    live = database_of(resolved["spec"]["template"])
+    assert live is not None
+    return resolved, f"{where}, keeping the database it fetches: {live.release or 'unknown release'} ({live.ref})"
 
 
 def _switch(kube: Kube, target: Target, source: dict[str, Any], cause: str) -> str:

@@ -4,8 +4,10 @@ Plan: one step per object in dependency order (server-side apply, ``unchanged`` 
 live object already matches); before the Deployment, the Secrets its pods need (the pull
 Secret ``app.image_pull_secret`` from local registry credentials, and ``oews-api-secrets``:
 created empty with provider kubernetes, awaited from ESO with azure-keyvault), and the
-Deployment carries the Secret's data hash as a pod annotation; then the rollout wait (on a stalled rollout the
-previous revision is restored automatically unless ``--no-rollback``), then ``/health``
+Deployment carries the Secret's data hash as a pod annotation (and, with ``database.delivery: image``,
+the database the live one fetches: :func:`~oewsctl.runbooks.db_image.keep_live_database`); then the
+rollout wait (on a stalled rollout the previous revision is restored automatically unless
+``--no-rollback``), then ``/health``
 through the Service via the API server's proxy, expecting the database SHA-256 if given.
 """
 
@@ -23,7 +25,7 @@ from oewsctl.clients.kube_secrets import ClusterSecrets, Condition
 from oewsctl.clients.registry import TOKEN_ENV, ImageRef, RegistryClient, dockerconfigjson, login_hint
 from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.plan import Needs, Plan, Step
-from oewsctl.runbooks.db_image import keep_live_database
+from oewsctl.runbooks.db_image import keep_live_database, planned_deployment
 from oewsctl.runbooks.images import recorded_image
 from oewsctl.runbooks.kube_steps import apply_step
 from oewsctl.runbooks.render import render
@@ -226,7 +228,8 @@ def secret_steps(config: Config, image: str) -> list[Step]:
 
 
 def deploy_plan(config: Config, options: DeployOptions) -> Plan:
-    """Every step of a deploy, built without touching the cluster."""
+    """Every step of a deploy, built without touching the cluster (except to read the live Deployment's
+    database reference with delivery image when no ``db publish`` is recorded here)."""
     if options.expect_sha256 and len(options.expect_sha256) != 64:
         raise UsageError(f"--expect-db-sha256 must be 64 hex digits, got {len(options.expect_sha256)} characters")
     image = resolve_image(config, options.image)
@@ -234,8 +237,10 @@ def deploy_plan(config: Config, options: DeployOptions) -> Plan:
     plan = Plan("deploy", needs=Needs(kube=True))
     for obj in manifests(config, image):
         if obj["kind"] == "Deployment":
+            deployment, description = planned_deployment(config, obj)
             plan.extend(secret_steps(config, image))
-            plan.add(apply_step(obj, finish=lambda ctx, o: keep_live_database(ctx.kube, with_secret_hash(ctx, config, o))))
+            plan.add(apply_step(deployment, description=description,
+                                finish=lambda ctx, o: keep_live_database(ctx.kube, with_secret_hash(ctx, config, o))))
         else:
             plan.add(apply_step(obj))
     if not options.wait:
@@ -256,10 +261,11 @@ def deploy_plan(config: Config, options: DeployOptions) -> Plan:
 
 
 def live_diff(config: Config, image: str | None = None) -> str:
-    """The diff of every rendered object against the live one (``--dry-run``)."""
+    """The diff of every rendered object against the live one (``--dry-run``; the Deployment keeps the live database)."""
     kube = Kube.from_config(config)
     try:
-        parts = [diff(kube.live(obj), obj) for obj in manifests(config, image)]
+        objects = [keep_live_database(kube, obj) if obj["kind"] == "Deployment" else obj for obj in manifests(config, image)]
+        parts = [diff(kube.live(obj), obj) for obj in objects]
     finally:
         kube.close()
     changed = [part for part in parts if part]

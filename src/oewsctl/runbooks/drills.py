@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oewsctl.clients.kube import Kube, is_ready, merge_patch, wait_until
-from oewsctl.core.errors import OewsctlError
+from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.plan import Plan, Step
 from oewsctl.core.state import state_dir
 from oewsctl.runbooks import loadtest, nodes
@@ -275,6 +275,23 @@ def pod_kill_steps(run: DrillRun, pod: str | None = None) -> DrillSteps:
                       restore=[])
 
 
+def _outage_risks_step(run: DrillRun, node: str) -> Step:
+    """A warning (in the output and the report) for pods on ``node`` that cannot move without an outage."""
+    def look(ctx: RunContext) -> str:
+        risks = nodes.outage_risks(ctx.kube, node)
+        if not risks:
+            return "none: every pod on it can run elsewhere"
+        warning = f"draining {node} may take the public site down until these run again: {'; '.join(risks)}"
+        run.notes.append(warning)
+        echo = echo_for(ctx)
+        if echo:
+            echo(f"WARNING: {warning}")
+        return f"{len(risks)} pod(s) that cannot move without an outage (see the report's note)"
+
+    return Step("look for pods on the node whose eviction takes the site down (local-path/hostPath volumes, Traefik)", node=node, action=look,
+                detail=f"GET pods on {node}, their PersistentVolumeClaims and PersistentVolumes; a warning, not a refusal")
+
+
 def node_drain_steps(run: DrillRun, node: str) -> DrillSteps:
     held = {"cordoned": False}
 
@@ -293,24 +310,32 @@ def node_drain_steps(run: DrillRun, node: str) -> DrillSteps:
         return None if held["cordoned"] else f"{node} is not cordoned by this drill"
 
     return DrillSteps(
-        phases=[PhaseSteps("drain", [Step("cordon the node and evict its pods (Eviction API, PodDisruptionBudget honoured)", node=node, action=drain,
+        phases=[PhaseSteps("drain", [_outage_risks_step(run, node),
+                                     Step("cordon the node and evict its pods (Eviction API, PodDisruptionBudget honoured)", node=node, action=drain,
                                           detail=f"PATCH node {node} unschedulable; POST pods/NAME/eviction for each pod on it")]),
                 PhaseSteps("uncordon", [Step("uncordon the node", node=node, action=uncordon, detail=f"PATCH node {node} schedulable")])],
         restore=[Step("uncordon the node", node=node, action=uncordon, skip_if=not_held, detail=f"PATCH node {node} schedulable")],
     )
 
 
-def k3s_service(config: Config, node: str) -> str:
-    return "k3s" if config.node(node).role == "server" else "k3s-agent"
-
-
 KILLALL = "/usr/local/bin/k3s-killall.sh"
+AGENT_SERVICE = "k3s-agent"
+
+
+def losable_node(config: Config, node: str) -> str:
+    """``node``, unless it is the k3s server: stopping it stops the API server the drill itself needs (exit 2)."""
+    if config.node(node).role == "server":
+        agents = [n.name for n in config.nodes if n.role != "server"]
+        raise UsageError(f"node {node} is the k3s server: losing it stops the Kubernetes API the drill watches and restores with",
+                         hint=f"lose an agent instead ({', '.join(agents) or 'none in the inventory'}): oewsctl drill node-loss {agents[0] if agents else 'AGENT'}")
+    return node
 
 
 def node_loss_steps(run: DrillRun, node: str, down: float) -> DrillSteps:
     """k3s-killall.sh (k3s and every container on the node stop: the machine is gone for the cluster),
-    ``down`` seconds, then ``systemctl start k3s[-agent]``; recovery is measured from the start."""
-    service = k3s_service(run.config, node)
+    ``down`` seconds, then ``systemctl start k3s-agent``; recovery is measured from the start.
+    Agents only (:func:`losable_node`)."""
+    service = AGENT_SERVICE
     stopped = {"down": False}
 
     def ssh(ctx: RunContext, argv: list[str], hint: str | None = None) -> None:
@@ -340,13 +365,27 @@ def node_loss_steps(run: DrillRun, node: str, down: float) -> DrillSteps:
     )
 
 
+def _db_plans(config: Config, file: Path) -> tuple[str, Plan, Plan]:
+    """The new file's SHA-256 and the `db update FILE` / `db rollback` plans of ``database.delivery``."""
+    from oewsctl.runbooks import database
+
+    if config.database.delivery == "image":
+        from oewsctl.runbooks.db_image import rollback_image_plan, update_image_plan
+
+        facts = database.validated_facts(file)
+        return str(facts["sha256"]), update_image_plan(config, file, facts), rollback_image_plan(config)
+    new = database.validate_local(file)
+    return new.sha256, database.update_plan(config, file, new), database.rollback_plan(config)
+
+
 def db_swap_steps(run: DrillRun, file: Path) -> DrillSteps:
+    """`db update FILE` then `db rollback` (SSH to the DB nodes, or with delivery image a new artifact
+    the Deployment points at, then back at the revision before)."""
     from oewsctl.core.runner import run_step
     from oewsctl.runbooks import database
 
-    new = database.validate_local(file)
-    update = database.update_plan(run.config, file, new)
-    rollback = database.rollback_plan(run.config)
+    new_sha256, update, rollback = _db_plans(run.config, file)
+
     def remember(ctx: RunContext) -> str:
         pods = [p for p in database.pods_serving(ctx.kube, run.config) if p.ready]
         shas = {p.sha256 for p in pods}
@@ -354,8 +393,8 @@ def db_swap_steps(run: DrillRun, file: Path) -> DrillSteps:
             raise OewsctlError(f"the API pods do not all serve the same database ({', '.join(p.line() for p in pods)})",
                                hint="finish the last db update first: oewsctl db status")
         run.original_sha256 = shas.pop()
-        if run.original_sha256 == new.sha256:
-            raise OewsctlError(f"the pods already serve {file.name} (sha256 {new.sha256[:12]}…): the drill would change nothing",
+        if run.original_sha256 == new_sha256:
+            raise OewsctlError(f"the pods already serve {file.name} (sha256 {new_sha256[:12]}…): the drill would change nothing",
                                hint="pass a database file other than the live one")
         return f"pods serve sha256 {run.original_sha256[:12]}…"
 
@@ -486,6 +525,7 @@ def markdown(doc: dict[str, Any]) -> str:
         if summary["first_error"]:
             first = summary["first_error"]
             lines.append(f"Failed requests from {first['at_seconds']:.1f} s to {summary['last_error_at_seconds']:.1f} s; the first: {first['error']} — {first['detail']}")
+        lines += [f"Hint: {hint}" for hint in summary.get("hints") or []]
         lines += ["", "![latency over time](latency.png)"]
     lines += [f"\nNote: {note}" for note in doc.get("notes") or []]
     if doc.get("restored"):

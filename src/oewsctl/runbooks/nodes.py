@@ -64,6 +64,51 @@ def pods_on(kube: Kube, node: str, *, evictable_only: bool = True) -> list[dict[
     return [p for p in pods if (p.get("spec") or {}).get("nodeName") == node]
 
 
+LOCAL_STORAGE_CLASSES = ("local-path",)
+"""k3s's default provisioner: a hostPath directory on the one node the volume was made on."""
+
+
+def _is_traefik(pod: dict[str, Any]) -> bool:
+    meta = pod["metadata"]
+    return meta.get("namespace") == "kube-system" and (
+        (meta.get("labels") or {}).get("app.kubernetes.io/name") == "traefik" or meta["name"].startswith("traefik-"))
+
+
+def _node_bound_claim(kube: Kube, namespace: str, claim: str) -> str | None:
+    """Why PersistentVolumeClaim ``claim`` ties its pod to one node (local-path, hostPath or local volume), or None."""
+    pvc = kube.get("v1", "PersistentVolumeClaim", claim, namespace)
+    if pvc is None:
+        return None
+    spec = pvc.get("spec") or {}
+    volume = kube.get("v1", "PersistentVolume", spec["volumeName"]) if spec.get("volumeName") else None
+    pv_spec = (volume or {}).get("spec") or {}
+    storage_class = spec.get("storageClassName") or pv_spec.get("storageClassName")
+    if storage_class in LOCAL_STORAGE_CLASSES:
+        return f"volume {claim} is {storage_class} (on this node only)"
+    for kind in ("hostPath", "local"):
+        if kind in pv_spec:
+            return f"volume {claim} is a {kind} PersistentVolume (on this node only)"
+    return None
+
+
+def outage_risks(kube: Kube, node: str) -> list[str]:
+    """Pods on ``node`` that cannot run elsewhere at once: kube-system's Traefik (one replica: the public
+    entry point) and pods whose PersistentVolumeClaims are node-local (local-path, hostPath, local).
+    One line each; empty when a drain moves everything without an outage."""
+    risks = []
+    for pod in pods_on(kube, node):
+        meta = pod["metadata"]
+        reasons = ["the cluster's Traefik (one replica: the public entry point)"] if _is_traefik(pod) else []
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            why = _node_bound_claim(kube, meta["namespace"], claim) if claim else None
+            if why:
+                reasons.append(why)
+        if reasons:
+            risks.append(f"{meta['namespace']}/{meta['name']}: {', '.join(reasons)}")
+    return risks
+
+
 def evict(kube: Kube, namespace: str, name: str) -> bool:
     """Ask the API server to evict a pod: False when a PodDisruptionBudget refuses it (429) for now."""
     from kubernetes.client import CoreV1Api, V1DeleteOptions, V1Eviction, V1ObjectMeta

@@ -54,11 +54,12 @@ API_SERVER_SOURCE = "10.42.0.0/32"
 gets 10.42.0.0/24, and the API server's proxy reaches pods on other nodes from 10.42.0.0
 (cloudnativelabs/kube-router#332), so the NetworkPolicy admits it."""
 
+DEPLOYMENT_TEMPLATE = "app/deployment.yaml.j2"
 APP_TEMPLATES = (
     "app/namespace.yaml.j2",
     "app/traefik-config.yaml.j2",
     "app/service.yaml.j2",
-    "app/deployment.yaml.j2",
+    DEPLOYMENT_TEMPLATE,
     "app/pdb.yaml.j2",
     "app/middleware.yaml.j2",
     "app/ingress.yaml.j2",
@@ -193,12 +194,15 @@ def middlewares(config: Config) -> dict[str, str]:
     return {**names, "ingress_annotation": chain}
 
 
-def values(config: Config, *, image: str | None = None, change_cause: str | None = None, db_artifact: Published | None = None) -> dict[str, Any]:
-    """Everything the templates may use: the inventory sections plus derived values.
-    ``db_artifact``: the database release to fetch (delivery image); default: the last ``db publish``."""
+def _db_mount_file(config: Config) -> str:
+    return posixpath.join(DB_MOUNT_DIR, posixpath.basename(config.database.path))
+
+
+def values(config: Config, *, image: str | None = None, change_cause: str | None = None) -> dict[str, Any]:
+    """Everything the templates may use: the inventory sections plus derived values
+    (the Deployment template also gets :func:`deployment_values`)."""
     dump = config.model_dump(mode="json")
     selector = {"app.kubernetes.io/name": APP_NAME}
-    db_mount_file = posixpath.join(DB_MOUNT_DIR, posixpath.basename(config.database.path))
     return {
         **{section: Values(dump[section], section) for section in ("cluster", "app", "database", "secrets", "backup", "monitoring")},
         "name": APP_NAME,
@@ -208,8 +212,7 @@ def values(config: Config, *, image: str | None = None, change_cause: str | None
         "labels": {**selector, "app.kubernetes.io/part-of": "oews", "app.kubernetes.io/managed-by": "oewsctl"},
         "db_host_dir": posixpath.dirname(config.database.path),
         "db_mount_dir": DB_MOUNT_DIR,
-        "db_mount_file": db_mount_file,
-        "db_image": delivery_values(config, db_mount_file, db_artifact),
+        "db_mount_file": _db_mount_file(config),
         "acme_resolver": ACME_RESOLVER,
         "eso_chart_version": ESO_CHART_VERSION,
         "progress_deadline_seconds": PROGRESS_DEADLINE_SECONDS,
@@ -219,6 +222,13 @@ def values(config: Config, *, image: str | None = None, change_cause: str | None
         "monitoring_namespace": MONITORING_NAMESPACE,
         "api_server_source": API_SERVER_SOURCE,
     }
+
+
+def deployment_values(config: Config, db_artifact: Published | None = None) -> dict[str, Any]:
+    """What only the Deployment template needs: ``db_image``, the database release to fetch with
+    delivery image (``db_artifact``, else the last ``db publish`` here, else a placeholder ``deploy``
+    resolves; see :mod:`oewsctl.runbooks.db_artifact`), None for hostpath."""
+    return {"db_image": delivery_values(config, _db_mount_file(config), db_artifact)}
 
 
 def render_template(name: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -263,7 +273,7 @@ def render(
     context = values(config, image=image, change_cause=change_cause)
     objects: list[dict[str, Any]] = []
     for name in app_templates(config) if templates is None else templates:
-        objects.extend(render_template(name, context))
+        objects.extend(render_template(name, {**context, **deployment_values(config)} if name == DEPLOYMENT_TEMPLATE else context))
     return objects
 
 
