@@ -49,5 +49,11 @@ def test_rollback_switches_back_and_restarted_pods_serve_the_old_file(db_cluster
     assert 'deployment "oews-api" successfully rolled out' in result.stderr
     for node in ("machine1", "machine2"):
         assert db_cluster.nodes.node(node).path(DB_PATH).read_bytes() == db_files.old.read_bytes()
-    status = json.loads(cli(db_cluster.config, "--output", "json", "db", "status").stdout)
-    assert {p["sha256"] for p in status["pods"]} == {sha256(db_files.old)}
+
+    def pods_serve() -> set[str]:
+        status = json.loads(cli(db_cluster.config, "--output", "json", "db", "status").stdout)
+        return {p["sha256"] for p in status["pods"]}
+
+    # `db status` lists every pod, also the previous ReplicaSet's while the controller scales it down
+    # (rollback checked the ready pods of the new one): wait for those to go, then all serve the old file.
+    db_cluster.kube.wait_for(lambda: pods_serve() == {sha256(db_files.old)})
