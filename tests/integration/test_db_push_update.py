@@ -47,6 +47,7 @@ def test_rollback_switches_back_and_restarted_pods_serve_the_old_file(db_cluster
     result = cli(db_cluster.config, "db", "rollback")
     assert result.returncode == 0, result.stderr
     assert 'deployment "oews-api" successfully rolled out' in result.stderr
+    assert f"2/2 ready pods serve sha256 {sha256(db_files.old)[:12]}" in result.stderr  # rollback checks what the pods serve
     for node in ("machine1", "machine2"):
         assert db_cluster.nodes.node(node).path(DB_PATH).read_bytes() == db_files.old.read_bytes()
 
@@ -57,3 +58,15 @@ def test_rollback_switches_back_and_restarted_pods_serve_the_old_file(db_cluster
     # `db status` lists every pod, also the previous ReplicaSet's while the controller scales it down
     # (rollback checked the ready pods of the new one): wait for those to go, then all serve the old file.
     db_cluster.kube.wait_for(lambda: pods_serve() == {sha256(db_files.old)})
+
+
+def test_rollback_fails_naming_each_pod_that_still_serves_the_file_rolled_away_from(db_cluster: DbCluster, db_files: DbFiles, cli: CliRun,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("oewsctl.runbooks.database.HEALTH_TIMEOUT", 1.0)
+    assert cli(db_cluster.config, "db", "push", db_files.old).returncode == 0
+    assert cli(db_cluster.config, "db", "update", db_files.new).returncode == 0
+    db_cluster.health.pinned = sha256(db_files.new)  # restarted pods still see the new file (a stale mount)
+    result = cli(db_cluster.config, "db", "rollback")
+    assert result.returncode == 1
+    assert f"not every ready pod serves the restored database sha256 {sha256(db_files.old)[:12]}" in result.stderr
+    assert result.stderr.count(f": sha256 {sha256(db_files.new)[:12]}… (May 2025)") == 2

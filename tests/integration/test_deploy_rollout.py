@@ -8,10 +8,12 @@ stall (CrashLoopBackOff, ProgressDeadlineExceeded) for images in ``stall_images`
 from __future__ import annotations
 
 import base64
+import datetime
 import http.server
 import json
 import threading
 import time
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +179,27 @@ def test_restart_sets_restarted_at_and_rolls_new_pods(oewsctl: Operator) -> None
     assert oewsctl.image() == f"{IMAGE}:1.4.0"
     pods_after = {p["metadata"]["name"] for p in oewsctl.cluster.list("v1/pods", "oews")}
     assert len(pods_after) == 2 and not pods_before & pods_after
+
+
+def test_two_restarts_in_one_second_both_roll_new_pods(oewsctl: Operator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl's restartedAt has whole seconds: `db update` then `db rollback` from a script restarted nothing the second time."""
+    frozen = datetime.datetime(2026, 12, 2, 1, 30, 0, 250000, tzinfo=datetime.UTC)
+
+    class Clock(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> datetime.datetime:  # type: ignore[override]
+            return frozen
+
+    monkeypatch.setattr("oewsctl.runbooks.rollout.datetime", types.SimpleNamespace(datetime=Clock, UTC=datetime.UTC))
+    oewsctl.ok("deploy")
+    oewsctl.ok("rollout", "restart")
+    pods_first = {p["metadata"]["name"] for p in oewsctl.cluster.list("v1/pods", "oews")}
+    first = oewsctl.deployment()["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+    oewsctl.ok("rollout", "restart")
+    second = oewsctl.deployment()["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+    pods_second = {p["metadata"]["name"] for p in oewsctl.cluster.list("v1/pods", "oews")}
+    assert (first, second) == ("2026-12-02T01:30:00Z", "2026-12-02T01:30:00.250000Z")
+    assert len(pods_second) == 2 and not pods_first & pods_second
 
 
 def test_dry_run_prints_plan_and_diff_and_changes_nothing(oewsctl: Operator) -> None:

@@ -749,8 +749,9 @@ def pods_serving(kube: "Kube", config: "Config") -> list[PodServes]:
     return found
 
 
-def confirm_pods(kube: "Kube", config: "Config", sha256: str, timeout: float | None = None) -> str:
-    """Wait until every ready API pod reports ``sha256``; fail naming each pod and what it serves."""
+def confirm_pods(kube: "Kube", config: "Config", sha256: str, timeout: float | None = None, which: str = "new") -> str:
+    """Wait until every ready API pod reports ``sha256``; fail naming each pod and what it serves.
+    ``which`` names the database in the error (``new`` after a push, ``restored`` after a rollback)."""
     from oewsctl.clients.kube import wait_until
     last: list[PodServes] = []
 
@@ -764,9 +765,9 @@ def confirm_pods(kube: "Kube", config: "Config", sha256: str, timeout: float | N
     except OewsctlError:
         stale = "".join(f"\n  {p.line()}" for p in last if p.sha256 != sha256) or "\n  no ready oews-api pod"
         raise OewsctlError(
-            f"not every ready pod serves the new database sha256 {sha256[:12]}…; still serving something else:{stale}",
-            hint="the nodes hold the new file (see `oewsctl db status`); check those pods' DB mount, then `oewsctl rollout restart`, "
-            "or go back with `oewsctl db rollback`",
+            f"not every ready pod serves the {which} database sha256 {sha256[:12]}…; still serving something else:{stale}",
+            hint=f"the nodes hold the {which} file (see `oewsctl db status`); check those pods' DB mount, then `oewsctl rollout restart`"
+            + (", or go back with `oewsctl db rollback`" if which == "new" else ""),
         ) from None
 
 
@@ -917,6 +918,19 @@ def rollback_plan(config: "Config", to: int | None = None) -> DbPlan:
     plan.add(Step(f"restart the pods of {target} so they open the restored file", action=lambda ctx: restart(ctx.kube, target),
                   skip_if=nothing_switched, detail="patch spec.template annotation kubectl.kubernetes.io/restartedAt"))
     plan.add(replace(wait_step(target), skip_if=nothing_switched))
+
+    def restored() -> str | None:
+        releases = {c.release.sha256 for c in _to_switch(run).values() if c.release is not None}
+        return releases.pop() if len(releases) == 1 else None
+
+    def unknown(ctx: "RunContext") -> str | None:
+        if skipped := nothing_switched(ctx):
+            return skipped
+        return None if restored() else "the ledger names no single SHA-256 for the restored versions (`oewsctl db status` shows what the pods serve)"
+
+    plan.add(Step("check every ready pod reports the restored file's sha256 on /health", skip_if=unknown,
+                  action=lambda ctx: confirm_pods(ctx.kube, config, restored() or "", which="restored"),
+                  detail=f"GET /api/v1/namespaces/{config.app.namespace}/pods/<pod>:{API_PORT}/proxy/health for each ready pod"))
     return plan
 
 

@@ -222,11 +222,19 @@ def undo(kube: Kube, target: Target, to_revision: int = 0) -> str:
 
 
 def restart(kube: Kube, target: Target, *, now: datetime.datetime | None = None) -> str:
-    """Set ``kubectl.kubernetes.io/restartedAt`` on the pod template (new pods, same spec)."""
+    """Set ``kubectl.kubernetes.io/restartedAt`` on the pod template (new pods, same spec).
+
+    kubectl stamps whole seconds, so two restarts in one second (``db update`` then ``db rollback``
+    from a script) would leave the template unchanged and no pod would restart: the second one then
+    stamps microseconds (still RFC 3339) so the template always changes."""
     deployment = get_deployment(kube, target)
     if deployment.get("spec", {}).get("paused"):
         raise OewsctlError(f"can't restart paused {target}", hint=f"resume it first: kubectl -n {target.namespace} rollout resume deployment/{target.name}")
-    stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = now or datetime.datetime.now(datetime.UTC)
+    current = ((deployment["spec"]["template"].get("metadata") or {}).get("annotations") or {}).get(RESTARTED_AT)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if stamp == current:
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     kube.patch(APPS, "Deployment", target.name, target.namespace, {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}})
     return f"restartedAt {stamp}"
 
