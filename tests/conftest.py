@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.fixtures.dbnodes",
     "tests.fixtures.keyvault",
     "tests.fixtures.eso",
+    "tests.fixtures.azure_app",
     "tests.fixtures.api",
     "tests.fixtures.prometheus",
     "tests.fixtures.standin",

@@ -29,7 +29,6 @@ from oewsctl.core.audit import audit_path
 from tests.fixtures.dbnodes import CliRun, DbCluster, DbFiles
 from tests.fixtures.http_servers import serving
 from tests.fixtures.keyvault import CliResult
-from tests.integration.test_secrets_rotate import azure  # noqa: F401 - the running app synced from the vault
 
 CHECK = "/ping/0f8e2a86-3f61-4a8e-9d53-5b0c2c7e1a11"
 
@@ -152,9 +151,7 @@ def test_a_dead_or_slow_ping_server_never_fails_or_holds_up_the_backup(
     assert took < 20
 
 
-def test_secrets_reconcile_pings_its_own_check(
-    oewsctl: Any, azure: Path, pings: PingServer  # noqa: F811 - the fixture imported above
-) -> None:
+def test_secrets_reconcile_pings_its_own_check(oewsctl: Any, azure: Path, pings: PingServer) -> None:
     ok: CliResult = oewsctl("--config", str(azure), "--yes", "secrets", "status", "--reconcile", "--ping-url", pings.url)
     assert ok.code == 0, ok.err
     assert pings.runs() == [["start", "success"]]

@@ -172,7 +172,8 @@ def test_fetch_from_a_login_registry_needs_the_pull_secrets_credentials(
     assert f"registry {auth_registry} denied the credentials of 'ops' in {wrong}" in denied
     assert list(out.parent.iterdir()) == []
 
-    from oewsctl.clients.registry import ImageRef, dockerconfigjson
+    from oewsctl.clients.registry import dockerconfigjson
+    from oewsctl.core.image_ref import ImageRef
 
     secret = operator / ".dockerconfigjson"  # exactly what `deploy` writes into the pull Secret
     secret.write_bytes(dockerconfigjson(ImageRef.parse(ref)) or b"")

@@ -238,6 +238,23 @@ def test_a_push_switching_one_node_then_failing_names_both_and_a_rerun_finishes(
         assert sha256(live(db_nodes, node)) == sha256(db_files.new)
 
 
+def test_nodes_switch_at_once_so_a_failure_on_the_first_node_names_the_others_as_switched(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun,
+                                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
+    fail_the_rename_on(db_nodes, "machine1", monkeypatch)
+    result = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert result.returncode == 1
+    assert "machine1: " in result.stderr and "are the same file" in result.stderr
+    assert "switched: machine2; not switched (still on the previous file): machine1; staged files removed on machine1" in result.stderr
+    assert "Fix machine1, then re-run the same command" in result.stderr
+    assert sha256(live(db_nodes, "machine1")) == sha256(db_files.old)
+    assert sha256(live(db_nodes, "machine2")) == sha256(db_files.new)
+    ledger = json.loads(live(db_nodes, "machine2").with_name(".oews.db.releases.json").read_text())
+    assert ledger["live"]["sha256"] == sha256(db_files.new)
+    for node in DB_NODES:
+        assert ".oews.db.incoming" not in storage_files(db_nodes, node)
+
+
 def test_a_ledger_that_cannot_be_written_never_stops_another_nodes_switch(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
     assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
     blocker = live(db_nodes, "machine1").with_name(".oews.db.releases.json.tmp")

@@ -12,25 +12,13 @@ from pathlib import Path
 import pytest
 
 from oewsctl.runbooks.secrets import secret_data_hash
-from tests.fixtures.eso import STALLED_MESSAGE, EsoController, assert_no_leak, b64, deploy_secret_objects, pod_hash, replicasets, rolled_out, secret_data
+from tests.fixtures.azure_app import OLD
+from tests.fixtures.eso import STALLED_MESSAGE, EsoController, assert_no_leak, b64, pod_hash, replicasets, rolled_out, secret_data
 from tests.fixtures.keyvault import CliResult, VaultStandIn, write_config
 from tests.fixtures.kube import KubeCluster
 
-OLD = "sk-old-value-0000"
 NEW = "sk-test-DO-NOT-LEAK-rotated-4d2b"
 Cli = Callable[..., CliResult]
-
-
-@pytest.fixture
-def azure(kube_cluster: KubeCluster, eso: EsoController, vault_login: VaultStandIn, tmp_path: Path) -> Path:
-    """A running app synced from the vault: old values in the Secret, pods rolled out."""
-    config = write_config(tmp_path / "oewsctl.yaml", kubeconfig=kube_cluster.kubeconfig, vault_url=vault_login.url)
-    vault_login.state.put("OPENAI-API-KEY", OLD)
-    vault_login.state.put("AZURE-AI-API-KEY", OLD)
-    deploy_secret_objects(kube_cluster, config)
-    kube_cluster.wait_for(lambda: secret_data(kube_cluster).get("OPENAI_API_KEY") == b64(OLD))
-    kube_cluster.wait_for(lambda: rolled_out(kube_cluster))
-    return config
 
 
 def test_rotate_syncs_then_rolls_pods_exactly_once(

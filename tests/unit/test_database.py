@@ -45,13 +45,14 @@ def sh(script: str, *args: str, stdin: str = "") -> str:
     return subprocess.run(["sh", "-c", script, "sh", *args], capture_output=True, text=True, check=True, input=stdin).stdout
 
 
-def test_push_plan_inspects_and_uploads_every_db_node_at_once_then_switches_each() -> None:
+def test_push_plan_inspects_uploads_and_switches_every_db_node_at_once() -> None:
     plan = push_plan(load_config(CONFIG), Path("oews.db"))
     assert [(s.node, s.description.split(" ")[0]) for s in plan.steps] == [
-        (None, "inspect"), (None, "upload"), ("machine1", "switch"), ("machine2", "switch"),
+        (None, "inspect"), (None, "upload"), (None, "switch"),
         (None, "confirm"),  # a ledger that could not be written fails the run, never a switch
     ]
-    assert plan.steps[0].description == "inspect machine1, machine2 (free disk, live file, link) while hashing oews.db"
+    assert plan.steps[2].description.startswith("switch /opt/k3s/storage/oews.db to the new file on machine1, machine2 at once")
+    assert plan.steps[0].description == "inspect machine1, machine2 (free disk, live file, link) while hashing and validating oews.db"
     assert plan.steps[1].description.startswith("upload oews.db (?) to machine1, machine2 in parallel")
     assert plan.steps[1].description.endswith("validate it locally meanwhile")
     assert "zstd below 400 Mbit/s" in (plan.steps[0].detail or "")
@@ -65,7 +66,7 @@ def test_a_known_release_is_not_validated_again() -> None:  # restore: the backu
 
 
 def test_update_plan_adds_restart_wait_and_pod_check() -> None:
-    tail = [s.description for s in update_plan(load_config(CONFIG), Path("oews.db")).steps[5:]]
+    tail = [s.description for s in update_plan(load_config(CONFIG), Path("oews.db")).steps[4:]]
     assert tail[0].startswith("restart the pods of deployment oews/oews-api")
     assert tail[1] == "wait for the rollout of deployment oews/oews-api"
     assert tail[2] == "check every ready pod reports the new database's sha256 on /health"
@@ -87,7 +88,7 @@ def test_invalid_file_is_refused_with_exit_2_and_a_dry_run_touches_nothing(oewsc
     plan = oewsctl_proc("--config", CONFIG, "--dry-run", "--output", "json", "db", "push", sample_db)
     assert plan.returncode == 0, plan.stderr
     steps = json.loads(plan.stdout)["steps"]
-    assert len(steps) == 5 and {s["status"] for s in steps} == {"planned"}
+    assert len(steps) == 4 and {s["status"] for s in steps} == {"planned"}
 
 
 def test_precheck_refuses_a_truncated_file_from_its_header_alone(sample_db: Path, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from oewsctl.clients.registry import MANIFEST_LIST, MANIFEST_V2, ImageRef, credentials, manifest_list
+from oewsctl.clients.registry import MANIFEST_LIST, MANIFEST_V2, credentials, manifest_list
+from oewsctl.core.image_ref import ImageRef
 from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.runbooks import images
 from tests.fixtures.cli import CliRunner

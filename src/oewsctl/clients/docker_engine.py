@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oewsctl.clients.registry import ImageRef, credentials, denied, unreachable
+from oewsctl.clients.registry import credentials, denied, unreachable
+from oewsctl.core.image_ref import ImageRef
 from oewsctl.core.console import err_console, interactive
 from oewsctl.core.errors import OewsctlError
 

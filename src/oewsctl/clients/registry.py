@@ -16,81 +16,22 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from oewsctl.core.errors import OewsctlError, UsageError
+from oewsctl.core.errors import OewsctlError
+from oewsctl.core.image_ref import ImageRef
 
 TOKEN_ENV = "GHCR_TOKEN"
 USER_ENV = "GHCR_USER"
 GHCR = "ghcr.io"
-DOCKER_HUB = "docker.io"
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """``registry/repository[:tag][@digest]`` split the way docker splits it."""
-
-    registry: str
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ImageRef:
-        """Parse an image reference; a bad one is a usage error naming what is wrong."""
-        rest, _, digest = text.strip().partition("@")
-        slash = rest.rfind("/")
-        colon = rest.rfind(":")
-        tag = rest[colon + 1 :] if colon > slash else None
-        name = rest[:colon] if tag is not None else rest
-        first, sep, remainder = name.partition("/")
-        if sep and ("." in first or ":" in first or first == "localhost"):
-            registry, repository = first, remainder
-        else:
-            registry, repository = DOCKER_HUB, name if "/" in name else f"library/{name}"
-        if not _REPOSITORY.match(repository):
-            raise UsageError(
-                f"image reference {text!r}: repository {repository!r} must be lowercase letters, digits and . _ - separated by /",
-                hint="example: ghcr.io/you/oews-api:0.1.0",
-            )
-        if tag is not None and not _TAG.match(tag):
-            raise UsageError(f"image reference {text!r}: tag {tag!r} is not a valid tag", hint="tags are letters, digits, _ . - (at most 128)")
-        if digest and not _DIGEST.match(digest):
-            raise UsageError(f"image reference {text!r}: {digest!r} is not a sha256 digest")
-        return cls(registry, repository, tag, digest or None)
-
-    @property
-    def name(self) -> str:
-        """The repository as docker names it (``ghcr.io/you/oews-api``)."""
-        return f"{self.registry}/{self.repository}"
-
-    def with_tag(self, tag: str) -> ImageRef:
-        return replace(self, tag=tag, digest=None)
-
-    def with_digest(self, digest: str) -> ImageRef:
-        return replace(self, tag=None, digest=digest)
-
-    def __str__(self) -> str:
-        text = self.name
-        if self.tag:
-            text += f":{self.tag}"
-        if self.digest:
-            text += f"@{self.digest}"
-        return text
-
 
 @dataclass(frozen=True)
 class Credentials:

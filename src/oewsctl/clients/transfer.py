@@ -222,11 +222,12 @@ def _openssh_file(pool: "SSHPool", name: str, command: str, handle: IO[bytes], a
         stderr = _Drain(process.stderr)
         sent = 0
         while True:
-            try:
-                process.wait(timeout=0.2)
-                done = True
-            except subprocess.TimeoutExpired:
-                done = False
+            # ssh closes its stdout when it exits: the join returns at once then (a timed Popen.wait
+            # polls every 50 ms), and every 0.2 s otherwise, to report progress.
+            stdout.thread.join(timeout=0.2)
+            done = not stdout.thread.is_alive()
+            if done:
+                process.wait()
             position = os.lseek(handle.fileno(), 0, os.SEEK_CUR)
             advance(position - sent)
             sent = position

@@ -10,7 +10,7 @@ import typer
 
 from oewsctl.commands._common import confirm, run_context
 from oewsctl.commands.loadtest import Mix, Rate, Url, Users, ViaApi, load_spec
-from oewsctl.commands.secrets import FromFile, FromStdin, _env, _values
+from oewsctl.commands.secrets import FromFile, FromStdin
 from oewsctl.core.console import err_console, out_console
 from oewsctl.core.errors import OewsctlError
 
@@ -183,10 +183,12 @@ def secret_rotation(ctx: typer.Context, names: Annotated[list[str], typer.Argume
     Example: oewsctl drill secret-rotation OPENAI_API_KEY --from-file new-key.txt
     """
     from oewsctl.runbooks import drills
+    from oewsctl.runbooks.secret_input import values_for
+    from oewsctl.runbooks.secrets import secrets_env
 
     rc = run_context(ctx)
     assert rc.config is not None
-    env, values = _env(rc.config), _values(rc, names, from_stdin, from_file)
+    env, values = secrets_env(rc.config), values_for(rc.config, names, from_stdin, from_file)
     _run(ctx, "secret-rotation", url, users, rate, mix, via_api, settle, timeout, lambda run: drills.secret_rotation_steps(env, values))
 
 

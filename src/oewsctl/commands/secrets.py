@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from oewsctl.commands._common import run_context
 from oewsctl.core.console import err_console, out_console
-from oewsctl.core.context import RunContext
 from oewsctl.core.runner import run_plan
-
-if TYPE_CHECKING:
-    from oewsctl.clients.keyvault import KeyVault
-    from oewsctl.configuration.schema import Config
-    from oewsctl.runbooks.secrets import SecretsEnv
 
 app = typer.Typer(
     name="secrets",
@@ -30,28 +24,6 @@ app = typer.Typer(
 
 FromStdin = Annotated[bool, typer.Option("--from-stdin", help="Read the value(s) from stdin (a hidden prompt on a terminal).")]
 FromFile = Annotated[Path | None, typer.Option("--from-file", help="Read the value(s) from this file.", show_default=False)]
-
-
-def _env(config: Config, sync_timeout: float = 180.0) -> SecretsEnv:
-    from oewsctl.runbooks import secrets as runbook
-
-    def vault() -> KeyVault:
-        from oewsctl.clients import keyvault  # the Azure SDK loads only for commands that use the vault
-
-        return keyvault.open_vault(config.secrets.vault_url or "")
-
-    return runbook.SecretsEnv(config, vault_factory=vault, sync_timeout=sync_timeout)
-
-
-def _values(rc: RunContext, names: list[str], from_stdin: bool, from_file: Path | None) -> dict[str, tuple[str, str]]:
-    """``{app variable: (vault name, value)}``: names checked before any value is read."""
-    from oewsctl.runbooks.secret_input import app_secret_names, read_values
-
-    assert rc.config is not None
-    mapping = app_secret_names(rc.config.secrets, names)
-    given = read_values(names, from_stdin=from_stdin, from_file=from_file)
-    by_given = dict(zip(names, mapping.items(), strict=True))
-    return {app: (vault, given[name]) for name, (app, vault) in by_given.items()}
 
 
 @app.command("set")
@@ -68,10 +40,11 @@ def set_(
     Example:  printf %s "$KEY" | oewsctl secrets set OPENAI_API_KEY --from-stdin
     """
     from oewsctl.runbooks import secrets as runbook
+    from oewsctl.runbooks.secret_input import values_for
 
     rc = run_context(ctx)
     assert rc.config is not None
-    run_plan(runbook.set_plan(_env(rc.config), _values(rc, [name], from_stdin, from_file)), rc)
+    run_plan(runbook.set_plan(runbook.secrets_env(rc.config), values_for(rc.config, [name], from_stdin, from_file)), rc)
 
 
 @app.command()
@@ -89,11 +62,12 @@ def rotate(
     Example:  oewsctl secrets rotate OPENAI_API_KEY AZURE_AI_API_KEY --from-file new-keys.env
     """
     from oewsctl.runbooks import secrets as runbook
+    from oewsctl.runbooks.secret_input import values_for
 
     rc = run_context(ctx)
     assert rc.config is not None
-    env = _env(rc.config, sync_timeout)
-    run_plan(runbook.rotate_plan(env, _values(rc, names, from_stdin, from_file)), rc)
+    env = runbook.secrets_env(rc.config, sync_timeout)
+    run_plan(runbook.rotate_plan(env, values_for(rc.config, names, from_stdin, from_file)), rc)
 
 
 def _print_json(doc: Any) -> None:
@@ -110,7 +84,7 @@ def list_(ctx: typer.Context) -> None:
 
     rc = run_context(ctx)
     assert rc.config is not None
-    env = _env(rc.config)
+    env = runbook.secrets_env(rc.config)
     rows = runbook.list_vault(env) if env.azure else runbook.list_cluster(env, rc)
     if rc.options.output == "json":
         _print_json(rows)
@@ -156,7 +130,7 @@ def status(
     assert rc.config is not None
     url = (ping_url or rc.config.secrets.ping_url) if reconcile and not rc.options.dry_run else None
     with pinged(url, lambda line: err_console.print(line, markup=False, highlight=False)):
-        env = _env(rc.config)
+        env = runbook.secrets_env(rc.config)
         report = runbook.status(env, rc)
         if rc.options.output == "json" and not reconcile:
             _print_json(report)
@@ -209,7 +183,7 @@ def bootstrap(ctx: typer.Context, from_stdin: FromStdin = False, from_file: From
 
     rc = run_context(ctx)
     assert rc.config is not None
-    env = _env(rc.config)
+    env = runbook.secrets_env(rc.config)
     runbook.require_azure(env)
     credentials = read_values(list(runbook.SP_KEYS), from_stdin=from_stdin, from_file=from_file)
     chart = render_template("app/external-secrets-operator.yaml.j2", values(rc.config))[0]

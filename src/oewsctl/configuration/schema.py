@@ -48,7 +48,7 @@ def _email(value: str) -> str:
 
 
 def _image(value: str) -> str:
-    from oewsctl.clients.registry import ImageRef  # the rule `image build/push` and `deploy` apply
+    from oewsctl.core.image_ref import ImageRef  # the rule `image build/push` and `deploy` apply
 
     try:
         ImageRef.parse(value)

@@ -35,7 +35,8 @@ def _node(node: str) -> Callable[[RunContext], str]:
 
 def _registry(reference: str) -> Callable[[RunContext], str]:
     def check(ctx: RunContext) -> str:
-        from oewsctl.clients.registry import ImageRef, RegistryClient, credentials, denied
+        from oewsctl.clients.registry import RegistryClient, credentials, denied
+        from oewsctl.core.image_ref import ImageRef
 
         ref = ImageRef.parse(reference)
         found = credentials(ref)

@@ -11,14 +11,14 @@ On every node labelled ``oews/db=true``, beside ``database.path`` (``/opt/k3s/st
 
 A push uploads to *every* node at once (OpenSSH, zstd-compressed when the measured link is
 slower than 400 Mbit/s) while the file is validated locally, and switches *any* node only once
-the validation passed and every node holds the file with the right SHA-256. A failure (or Ctrl-C)
-while uploading removes the staged files everywhere and leaves every live file as it was. A
-failure while switching (node k of n) cannot undo the nodes already switched: the error names
-which nodes serve the new file and which still serve the previous one, and no staged file is
-left; after Ctrl-C the nodes themselves are asked which file they serve. Per node: one round trip
-to inspect, the upload (which writes, hashes and fsyncs the staged file), one round trip to switch
-(rename, fsync of the directory, prune, ledger). A ledger that cannot be written is reported, and
-never stops another node's switch.
+the validation passed and every node holds the file with the right SHA-256; then all nodes switch
+at once. A failure (or Ctrl-C) while uploading removes the staged files everywhere and leaves every
+live file as it was. A switch that fails on some nodes cannot undo the nodes that switched: the
+error names which nodes serve the new file and which still serve the previous one, and no staged
+file is left; after Ctrl-C (the switches under way finish first) the nodes themselves are asked
+which file they serve. Per node: one round trip to inspect, the upload (which writes, hashes and
+fsyncs the staged file), one round trip to switch (rename, fsync of the directory, prune, ledger).
+A ledger that cannot be written is reported, and never stops another node's switch.
 """
 
 from __future__ import annotations
@@ -313,34 +313,60 @@ class _DbRun:
     early: dict[str, tuple[Any, _Background]] = field(default_factory=dict)
     """Push: uploads started while the nodes are inspected (FileSender, its job), when the way to send is
     known beforehand (uncompressed); the upload step waits for them, the inspect step stops the unneeded."""
+    checking: _Background | None = None
+    """Push: the local validation (a ValidationReport, or the known Release), started with the inspection
+    so that it is done by the time the uploads are; the upload step waits for it."""
 
 
-def _switch_action(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], keep: int, retry: str,
-                   release: "Callable[[RunContext], tuple[Release | None, Release | None]]") -> "Callable[[RunContext], str]":
-    """The body of a switch step on ``node``; ``release(ctx)`` gives (the new live release, what the current file is).
+def _switch_all(run: _DbRun, layout: Layout, nodes: Sequence[str], keep: int, retry: str,
+                release: "Callable[[RunContext, str], tuple[Release | None, Release | None]]",
+                skipped: "Callable[[str], str]") -> "Callable[[RunContext], str]":
+    """The body of the switch step: every node not yet on the target file switches at once (one round
+    trip each); ``release(ctx, node)`` gives (the new live release, what the node's current file is),
+    ``skipped(node)`` says why a node already on it is left alone.
 
-    When the switch fails, the nodes switched before stay switched (a rename cannot be taken back
-    safely on a node that may be serving it): the error names which nodes serve which file,
-    removes the staged files left, and says to ``retry``.
+    A node whose switch fails stays on its previous file and the others stay switched (a rename cannot
+    be taken back safely on a node that may be serving it): the error names which nodes serve which
+    file, removes the staged files left, and says to ``retry``. On Ctrl-C the switches already under
+    way finish first, so that asking the nodes afterwards tells the truth.
     """
     def switch(ctx: "RunContext") -> str:
-        new, kept_as = release(ctx)
+        todo = [n for n in nodes if n not in run.serving]
+        already = [n for n in nodes if n in run.serving]
+        args = {n: release(ctx, n) for n in todo}
+        jobs = {n: _Background(lambda n=n: switch_node(ctx.ssh, n, layout, keep, run.nodes[n], *args[n])) for n in todo}
         try:
-            summary, recorded = switch_node(ctx.ssh, node, layout, keep, run.nodes[node], new, kept_as)
-        except OewsctlError as exc:
+            for job in jobs.values():
+                job.wait()
+        except BaseException:
+            for job in jobs.values():
+                job.wait()
+            raise
+        failed: list[str] = []
+        summaries: list[str] = []
+        for node, job in jobs.items():
+            if job.error is None:
+                summary, recorded = job.value
+                run.serving.add(node)
+                if not recorded:
+                    run.unrecorded.append(node)
+                    summary += f"; {layout.ledger} NOT written"
+                summaries.append(f"{node}: {summary}")
+            elif isinstance(job.error, OewsctlError):
+                message = job.error.message
+                failed.append(message if message.startswith(node) else f"{node}: {message}")
+        for job in jobs.values():
+            if job.error is not None and not isinstance(job.error, OewsctlError):
+                raise job.error
+        if failed:
+            bad = [n for n in todo if n not in run.serving]
             serving = [n for n in nodes if n in run.serving]
-            behind = [n for n in nodes if n not in serving]
-            notes = [f"switched: {', '.join(serving) or 'no node'}", f"not switched (still on the previous file): {', '.join(behind)}",
-                     _cleanup_note(ctx.ssh, behind, layout)]
+            notes = [f"switched: {', '.join(serving) or 'no node'}", f"not switched (still on the previous file): {', '.join(bad)}",
+                     _cleanup_note(ctx.ssh, bad, layout)]
             notes += [f"ledger not written on {n}" for n in run.unrecorded]
             where = "the DB nodes now hold different files" if serving else "no live file was changed"
-            raise OewsctlError(f"{exc.message}; " + "; ".join(notes),
-                               hint=f"{where}. Fix {node}, then {retry}; `oewsctl db status` shows each node") from None
-        run.serving.add(node)
-        if not recorded:
-            run.unrecorded.append(node)
-            summary += f"; {layout.ledger} NOT written"
-        return summary
+            raise OewsctlError("; ".join([*failed, *notes]), hint=f"{where}. Fix {', '.join(bad)}, then {retry}; `oewsctl db status` shows each node")
+        return "; ".join(summaries + [f"{n}: {skipped(n)}" for n in already])
 
     return switch
 
@@ -438,25 +464,29 @@ def _same(run: _DbRun, node: str, force: bool) -> str | None:
 
 
 class _Background:
-    """A function running on a daemon thread (never holds up the exit after Ctrl-C); ``result()`` waits."""
+    """A function running on a daemon thread (never holds up the exit after Ctrl-C); ``result()`` waits.
+    After ``wait()``: ``value``, or ``error`` (whatever it raised)."""
 
     def __init__(self, fn: "Callable[[], Any]") -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
+        self.value: Any = None
+        self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
         self._thread.start()
 
     def _run(self, fn: "Callable[[], Any]") -> None:
         try:
-            self._value = fn()
+            self.value = fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            self._error = exc
+            self.error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
 
     def result(self) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
+        self.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 def _loopback(host: str) -> bool:
@@ -521,11 +551,13 @@ def _stop_early(ctx: "RunContext", run: _DbRun, layout: Layout, nodes: Sequence[
 
 def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path, known: Release | None, options: PushOptions) -> Step:
     def inspect(ctx: "RunContext") -> str:
+        from oews_api.builder.validate import validate_database
         from oews_api.checksum import file_sha256
 
         from oewsctl.clients.transfer import FileSender
 
         hashing = _Background(lambda: known.sha256 if known else file_sha256(local))
+        run.checking = _Background(lambda: known or validate_database(local, quick=True))
         size = local.stat().st_size
 
         def one(node: str) -> str:
@@ -558,7 +590,8 @@ def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path
         _stop_early(ctx, run, layout, [n for n in run.early if n in run.serving])
         return "; ".join(lines[n] + (" (already serves this file)" if n in run.serving else "") for n in nodes)
 
-    return Step(f"inspect {', '.join(nodes)} (free disk, live file, link) while hashing {local.name}", action=inspect,
+    hashing = f"hashing {local.name}" if known else f"hashing and validating {local.name}"
+    return Step(f"inspect {', '.join(nodes)} (free disk, live file, link) while {hashing}", action=inspect,
                 detail=f"in parallel, one SSH round trip each: df, stat, sha256 of {layout.live}, zstd present; "
                 f"--compress {options.compress}" + (" (auto: zstd below 400 Mbit/s measured with 2 MiB)" if options.compress == "auto" else ""))
 
@@ -587,12 +620,12 @@ def _check_sent(node: str, layout: Layout, sent: "Sent", local_sha: str, size: i
 
 def _upload_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path, known: Release | None, force: bool) -> Step:
     def upload(ctx: "RunContext") -> str:
-        from oews_api.builder.validate import validate_database
         from oewsctl.clients.transfer import FileSender, progress_bars
 
         targets = [n for n in nodes if not _same(run, n, force)]
         size = local.stat().st_size
-        validation = _Background(lambda: known or validate_database(local, quick=True))
+        validation = run.checking
+        assert validation is not None, "the inspect step starts the validation"
         started = time.monotonic()
         show = ctx.options.output == "text" and interactive()
         with progress_bars([f"{n}: {local.name}" for n in targets], size, show) as advances:
@@ -642,16 +675,22 @@ def _upload_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path,
                 remediation="run the push again; nothing was switched")
 
 
-def _switch_step(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], keep: int, force: bool) -> Step:
-    def release(ctx: "RunContext") -> tuple[Release | None, Release | None]:
+def _switch_step(run: _DbRun, layout: Layout, nodes: Sequence[str], keep: int, force: bool) -> Step:
+    def release(ctx: "RunContext", node: str) -> tuple[Release | None, Release | None]:
         assert run.new is not None
         run.new.pushed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return run.new, run.nodes[node].live_release()
 
-    return Step(f"switch {layout.live} to the new file (keep the previous as a version, keep {keep}), write the ledger", node=node,
-                action=_switch_action(run, layout, node, nodes, keep, PUSH_RETRY, release), skip_if=lambda ctx: _same(run, node, force),
-                detail=f"one round trip: ln {layout.live} {layout.live}.v<N>; mv -f {layout.staged} {layout.live} (atomic rename); "
-                f"fsync {layout.dir}; prune beyond {keep}; write {layout.ledger}",
+    def skip(ctx: "RunContext") -> str | None:
+        if all(_same(run, n, force) for n in nodes):
+            return "; ".join(f"{n}: {_same(run, n, force)}" for n in nodes)
+        return None
+
+    return Step(f"switch {layout.live} to the new file on {', '.join(nodes)} at once (keep the previous as a version, keep {keep}), write the ledgers",
+                action=_switch_all(run, layout, nodes, keep, PUSH_RETRY, release, lambda n: _same(run, n, force) or "already on the new file"),
+                skip_if=skip,
+                detail=f"in parallel, one round trip each: ln {layout.live} {layout.live}.v<N>; mv -f {layout.staged} {layout.live} (atomic rename); "
+                f"fsync {layout.dir}; prune beyond {keep}; write {layout.ledger}. A node that fails is named with the nodes switched and not",
                 remediation="check the node's disk and permissions; `oewsctl db status` shows what each node holds")
 
 
@@ -698,8 +737,7 @@ def push_steps(config: "Config", local: Path, new: Release | None, options: Push
     nodes = db_node_names(config, options.node)
     run = run if run is not None else _DbRun()
     steps = [_inspect_step(run, layout, nodes, local, new, options), _upload_step(run, layout, nodes, local, new, options.force)]
-    steps += [_switch_step(run, layout, n, nodes, config.database.keep_versions, options.force) for n in nodes]
-    return [*steps, _ledger_step(run, layout)]
+    return [*steps, _switch_step(run, layout, nodes, config.database.keep_versions, options.force), _ledger_step(run, layout)]
 
 
 def push_plan(config: "Config", local: Path, new: Release | None = None, options: PushOptions = PushOptions()) -> DbPlan:
@@ -884,17 +922,19 @@ def _rollback_prepare(run: _DbRun, layout: Layout, nodes: Sequence[str], to: int
                 "(a node where v<N> already is the live file is left alone)")
 
 
-def _rollback_switch(run: _DbRun, layout: Layout, node: str, nodes: Sequence[str], keep: int) -> Step:
-    def release(ctx: "RunContext") -> tuple[Release | None, Release | None]:
+def _rollback_switch(run: _DbRun, layout: Layout, nodes: Sequence[str], keep: int) -> Step:
+    def release(ctx: "RunContext", node: str) -> tuple[Release | None, Release | None]:
         return (run.rollback or {})[node].release, run.nodes[node].ledger_live
 
-    def already(ctx: "RunContext") -> str | None:
-        choice = (run.rollback or {})[node]
-        return f"v{choice.version.number} is already the live file" if choice.live else None
+    def live_already(node: str) -> str:
+        return f"v{(run.rollback or {})[node].version.number} is already the live file"
 
-    return Step(f"switch {layout.live} back (keep the current file as a version), write the ledger", node=node,
-                action=_switch_action(run, layout, node, nodes, keep, ROLLBACK_RETRY, release), skip_if=already,
-                detail=f"one round trip: mv -f {layout.staged} {layout.live} (atomic rename); fsync {layout.dir}; write {layout.ledger}")
+    def skip(ctx: "RunContext") -> str | None:
+        return None if _to_switch(run) else "; ".join(f"{n}: {live_already(n)}" for n in nodes)
+
+    return Step(f"switch {layout.live} back on {', '.join(nodes)} at once (keep the current file as a version), write the ledgers",
+                action=_switch_all(run, layout, nodes, keep, ROLLBACK_RETRY, release, live_already), skip_if=skip,
+                detail=f"in parallel, one round trip each: mv -f {layout.staged} {layout.live} (atomic rename); fsync {layout.dir}; write {layout.ledger}")
 
 
 ROLLBACK_RETRY = "re-run `oewsctl db rollback --to N` with the N `db status` lists for the file you want (a node already on it is left alone)"
@@ -913,7 +953,7 @@ def rollback_plan(config: "Config", to: int | None = None) -> DbPlan:
         return None if _to_switch(run) else "no node was switched"
 
     plan.add(_rollback_prepare(run, layout, nodes, to))
-    plan.extend([_rollback_switch(run, layout, n, nodes, config.database.keep_versions) for n in nodes])
+    plan.add(_rollback_switch(run, layout, nodes, config.database.keep_versions))
     plan.add(_ledger_step(run, layout))
     plan.add(Step(f"restart the pods of {target} so they open the restored file", action=lambda ctx: restart(ctx.kube, target),
                   skip_if=nothing_switched, detail="patch spec.template annotation kubectl.kubernetes.io/restartedAt"))

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 from oewsctl.core.state import state_dir
 
 if TYPE_CHECKING:
-    from oewsctl.clients.registry import ImageRef
     from oewsctl.configuration.schema import Config
+    from oewsctl.core.image_ref import ImageRef
 
 ARTIFACT_SUFFIX = "-db"
 ARTIFACTS_FILE = "db-artifacts.json"
@@ -86,7 +86,7 @@ def fetched_ref(pod_spec: dict[str, Any]) -> str | None:
 
 def artifact_repository(config: Config) -> ImageRef:
     """``<app.image>-db`` on the same registry, without tag or digest."""
-    from oewsctl.clients.registry import ImageRef  # httpx: only for the commands that need it
+    from oewsctl.core.image_ref import ImageRef
 
     image = ImageRef.parse(config.app.image)
     return ImageRef(image.registry, image.repository + ARTIFACT_SUFFIX)

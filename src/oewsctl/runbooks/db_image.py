@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oewsctl.clients.kube import Kube, merge_patch, ref
-from oewsctl.clients.registry import OCI_MANIFEST, ImageRef, RegistryClient, credentials
+from oewsctl.clients.registry import OCI_MANIFEST, RegistryClient, credentials
+from oewsctl.core.image_ref import ImageRef
 from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.database import PodServes, Release, confirm_pods, mib, pods_serving

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from oewsctl.clients.kube import Kube, apply_order, diff, wait_until
 from oewsctl.clients.kube_secrets import ClusterSecrets, Condition
-from oewsctl.clients.registry import TOKEN_ENV, ImageRef, RegistryClient, dockerconfigjson, login_hint
+from oewsctl.clients.registry import TOKEN_ENV, RegistryClient, dockerconfigjson, login_hint
+from oewsctl.core.image_ref import ImageRef
 from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.db_image import keep_live_database, planned_deployment

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oewsctl.clients.docker_engine import BuildRequest, build_image, push_failure, push_image, tag_image
-from oewsctl.clients.registry import MANIFEST_LIST, ImageRef, RegistryClient, credentials, manifest_list
+from oewsctl.clients.registry import MANIFEST_LIST, RegistryClient, credentials, manifest_list
+from oewsctl.core.image_ref import ImageRef
 from oewsctl.core.audit import withhold_secret_build_args
 from oewsctl.core.errors import OewsctlError, UsageError
 from oewsctl.core.plan import Needs, Plan, Step

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from oewsctl.configuration.schema import SecretsConfig
+from oewsctl.configuration.schema import Config, SecretsConfig
 from oewsctl.core.errors import UsageError
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -79,6 +79,14 @@ def read_values(names: list[str], *, from_stdin: bool, from_file: Path | None, s
         if not value:
             raise UsageError(f"the value for {name} is empty", hint="check the input you piped or the file you named")
     return values
+
+
+def values_for(config: Config, names: list[str], from_stdin: bool, from_file: Path | None) -> dict[str, tuple[str, str]]:
+    """``{app variable: (vault name, value)}``: names checked before any value is read."""
+    mapping = app_secret_names(config.secrets, names)
+    given = read_values(names, from_stdin=from_stdin, from_file=from_file)
+    by_given = dict(zip(names, mapping.items(), strict=True))
+    return {app: (vault, given[name]) for name, (app, vault) in by_given.items()}
 
 
 def _strip_newline(text: str) -> str:

@@ -98,6 +98,17 @@ class SecretsEnv:
         return f"Key Vault {self.config.secrets.vault_url}"
 
 
+def secrets_env(config: Config, sync_timeout: float = 180.0) -> SecretsEnv:
+    """The env for ``config``: its vault opens on first use, so the Azure SDK loads only for commands that reach it."""
+
+    def vault() -> KeyVault:
+        from oewsctl.clients import keyvault
+
+        return keyvault.open_vault(config.secrets.vault_url or "")
+
+    return SecretsEnv(config, vault_factory=vault, sync_timeout=sync_timeout)
+
+
 # -- plan pieces -------------------------------------------------------------------------
 
 
