@@ -124,6 +124,33 @@ def test_corrupt_database_found_while_uploading_is_never_switched_and_leaves_no_
         assert sha256(live(db_nodes, node)) == sha256(db_files.old)
 
 
+def test_a_file_validated_on_this_machine_is_not_checked_again_and_a_corrupt_one_is_never_recorded(
+        db_nodes: TestCluster, db_files: DbFiles, cli: CliRun, oewsctl_state: Path) -> None:
+    record = oewsctl_state / "validated-databases.json"
+    assert cli(db_nodes.config_path, "db", "validate", db_files.old).returncode == 0
+    first = cli(db_nodes.config_path, "db", "push", db_files.old)
+    assert first.returncode == 0, first.stderr
+    assert "validated earlier on this machine (integrity_check on 20" in first.stderr and "same sha256" in first.stderr
+
+    second = cli(db_nodes.config_path, "db", "push", db_files.new)  # never validated here: checked while it uploads
+    assert second.returncode == 0, second.stderr
+    assert "validated (quick_check, schema, content)" in second.stderr
+    assert json.loads(record.read_text())[sha256(db_files.new)]["check"] == "quick_check"
+
+    records = json.loads(record.read_text())
+    records[sha256(db_files.old)]["checks"] = "0.1"  # recorded by older checks: it no longer counts
+    record.write_text(json.dumps(records))
+    again = cli(db_nodes.config_path, "db", "push", db_files.old)
+    assert again.returncode == 0, again.stderr
+    assert "validated (quick_check, schema, content)" in again.stderr
+
+    corrupt = cli(db_nodes.config_path, "db", "push", db_files.corrupt)
+    assert corrupt.returncode == 2 and "is not a usable oews.db" in corrupt.stderr
+    assert sha256(db_files.corrupt) not in json.loads(record.read_text())
+    for node in DB_NODES:
+        assert sha256(live(db_nodes, node)) == sha256(db_files.old)
+
+
 def test_connection_killed_mid_upload_leaves_every_live_file_identical(db_nodes: TestCluster, db_files: DbFiles, big_db: Path, cli: CliRun) -> None:
     assert cli(db_nodes.config_path, "db", "push", db_files.old).returncode == 0
     before = {n: live(db_nodes, n).read_bytes() for n in DB_NODES}

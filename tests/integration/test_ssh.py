@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import threading
 import time
@@ -124,6 +125,18 @@ def test_openssh_data_path_checks_host_keys_itself(ssh_nodes: TestCluster) -> No
     done = subprocess.run([*argv, "true"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 255 and "Host key verification failed" in done.stderr
     assert "127.0.0.11" not in ssh_nodes.known_hosts.read_text()
+
+
+def test_openssh_data_path_skips_the_slow_sntrup761_key_exchange(ssh_nodes: TestCluster) -> None:
+    """OpenSSH 9.0-9.8 prefer sntrup761x25519 (~90 ms of CPU per connection on each end): the data
+    path negotiates the ML-KEM hybrid where both ends have it, else curve25519, like paramiko."""
+    import subprocess
+
+    argv = SSHPool(ssh_nodes.config).openssh_argv("machine1")
+    done = subprocess.run([*argv, "-v", "true"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    negotiated = re.search(r"kex: algorithm: (\S+)", done.stderr)
+    assert negotiated is not None and negotiated.group(1) in ("mlkem768x25519-sha256", "curve25519-sha256")
 
 
 def test_wrong_user_and_node_down(ssh_nodes: TestCluster) -> None:

@@ -83,13 +83,15 @@ def test_plain_data_file_gives_the_same_database(flatfile_copy: Path, tmp_path: 
     assert query(out, compare) == query(sample_db, compare)
 
 
-def test_cli_build_then_validate(oewsctl_proc: CliRun, tmp_path: Path) -> None:
+def test_cli_build_then_validate(oewsctl_proc: CliRun, tmp_path: Path, oewsctl_state: Path) -> None:
     out = tmp_path / "oews.db"
     built = oewsctl_proc("db", "build", "--from", BLS_SAMPLE, "--out", out)
     assert built.returncode == 0, built.stderr
     assert "years 2025" in built.stdout and "sha256" in built.stdout
     assert "\x1b[" not in built.stdout + built.stderr  # no colours or progress bars without a TTY
     assert sorted(p.name for p in tmp_path.iterdir()) == ["oews.db"]  # no temp file left beside it
+    record = json.loads((oewsctl_state / "validated-databases.json").read_text())[hashlib.sha256(out.read_bytes()).hexdigest()]
+    assert record["check"] == "integrity_check" and record["facts"]["years"] == [2025]  # `db push` of it skips the validation
     checked = oewsctl_proc("db", "validate", out)
     assert checked.returncode == 0 and checked.stdout.startswith("ok:")
 

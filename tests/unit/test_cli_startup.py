@@ -31,3 +31,11 @@ def test_loading_a_config_for_db_push_does_not_load_the_http_client(tmp_path: Pa
             "print(sorted(m for m in ('httpx',) if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert ast.literal_eval(done.stdout.strip()) == []
+
+
+def test_db_push_modules_leave_paramiko_to_the_first_connection() -> None:
+    """`db push` starts its OpenSSH uploads before paramiko (and invoke, ~0.12 s) is imported by the first connection."""
+    code = ("import sys, oewsctl.cli, oewsctl.commands.db, oewsctl.runbooks.database, oewsctl.clients.transfer, oewsctl.clients.ssh, "
+            "oewsctl.core.context, oewsctl.core.runner; print(sorted(m for m in ('paramiko', 'invoke') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert ast.literal_eval(done.stdout.strip()) == []

@@ -22,6 +22,9 @@ from oews_api.schema import REQUIRED_INDEXES, REQUIRED_TABLES, SCHEMA_VERSION
 
 PERCENTILES = (("h_pct10", "h_pct25", "h_median", "h_pct75", "h_pct90"), ("a_pct10", "a_pct25", "a_median", "a_pct75", "a_pct90"))
 NATIONAL, ALL_OCCUPATIONS, CROSS_INDUSTRY = "0000000", "000000", "000000"
+CHECKS_VERSION = f"1.{SCHEMA_VERSION}"
+"""Bump the first part when a check is added or changed: oewsctl's record of files it validated
+(by SHA-256, ``oewsctl.runbooks.validated``) then no longer counts and they are checked again."""
 
 
 @dataclass

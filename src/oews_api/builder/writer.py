@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from oews_api.builder.errors import BuildError, BuildUsageError, SourceError
 from oews_api.checksum import file_sha256
@@ -45,6 +46,8 @@ class BuildSummary:
     sha256: str
     skipped: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    """What the validation of the written file found (sha256, size, releases, years, rows)."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -116,6 +119,7 @@ def write_database(
         sha256=report.facts["sha256"],
         skipped=sum(r.skipped for r in releases),
         counts=counts,
+        facts=report.facts,
     )
 
 

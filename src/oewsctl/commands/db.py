@@ -85,6 +85,8 @@ def build(
     """
     from oews_api.builder import BuildError, build_database
 
+    from oewsctl.runbooks import validated
+
     opts = options(ctx)
     if opts.dry_run:
         _print_build_plan(sources, out, replace_year)
@@ -94,6 +96,7 @@ def build(
             summary = build_database(sources, out, replace_year=replace_year, progress=progress)
         except BuildError as exc:
             raise _as_cli_error(exc) from None
+    validated.remember(summary.facts, "integrity_check")  # a push of this file then skips its validation
     if opts.output == "json":
         out_console.print_json(json.dumps(summary.as_dict()))
         return
@@ -130,15 +133,20 @@ def validate(
 
     Runs PRAGMA integrity_check, checks the schema version, tables and indexes, that at
     least one release and the national All Occupations row exist, and that published
-    percentiles are in order. Prints one line per problem. Reads only; changes nothing.
+    percentiles are in order. Prints one line per problem. Changes nothing on the cluster; a file
+    that passes is recorded by SHA-256 in the state dir, so `db push` need not check it again.
 
     Example:  oewsctl db validate oews.db   (or -o json for scripts)
     """
     from oews_api.builder.validate import validate_database
 
+    from oewsctl.runbooks import validated
+
     if not file.exists():
         raise UsageError(f"{file}: no such file", "pass the path of an oews.db, e.g. one written by `oewsctl db build`")
     report = validate_database(file)
+    if report.ok:
+        validated.remember(report.facts, "integrity_check")
     if options(ctx).output == "json":
         out_console.print_json(json.dumps(report.as_dict()))
     elif report.ok:
@@ -199,7 +207,8 @@ def push(ctx: typer.Context, file: FileArg, force: ForceOpt = False, compress: C
     """Copy a database to every DB node (label oews/db=true) and switch them to it; pods are not restarted.
 
     Checks the file header, then uploads to .oews.db.incoming beside database.path on ALL DB nodes at
-    once (zstd-compressed when the link is slow, see --compress) while validating the file locally;
+    once (zstd-compressed when the link is slow, see --compress) while validating the file locally
+    (skipped for a file with the SHA-256 of one `db build`, `db validate` or a push validated here);
     each node hashes, fsyncs and chmods 0444 what it wrote. Only when the validation passed and every
     node holds the right SHA-256 does it switch, all nodes at once: keep the live file as oews.db.v<N>
     (newest database.keep_versions kept), rename the new one over it (atomic) and write the ledger.

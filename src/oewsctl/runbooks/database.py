@@ -40,6 +40,8 @@ from oewsctl.core.plan import Needs, Plan, Step
 from oewsctl.runbooks.db_artifact import fetched_ref
 
 if TYPE_CHECKING:
+    from oews_api.builder.validate import ValidationReport
+
     from oewsctl.clients.kube import Kube
     from oewsctl.clients.ssh import SSHPool
     from oewsctl.clients.transfer import Sent
@@ -313,6 +315,8 @@ class _DbRun:
     early: dict[str, tuple[Any, _Background]] = field(default_factory=dict)
     """Push: uploads started while the nodes are inspected (FileSender, its job), when the way to send is
     known beforehand (uncompressed); the upload step waits for them, the inspect step stops the unneeded."""
+    validated_before: str | None = None
+    """Push: how and when this machine validated the file before (its SHA-256 was recorded), if it did."""
     checking: _Background | None = None
     """Push: the local validation (a ValidationReport, or the known Release), started with the inspection
     so that it is done by the time the uploads are; the upload step waits for it."""
@@ -551,13 +555,12 @@ def _stop_early(ctx: "RunContext", run: _DbRun, layout: Layout, nodes: Sequence[
 
 def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path, known: Release | None, options: PushOptions) -> Step:
     def inspect(ctx: "RunContext") -> str:
-        from oews_api.builder.validate import validate_database
         from oews_api.checksum import file_sha256
 
         from oewsctl.clients.transfer import FileSender
 
         hashing = _Background(lambda: known.sha256 if known else file_sha256(local))
-        run.checking = _Background(lambda: known or validate_database(local, quick=True))
+        run.checking = _Background(lambda: known or _validate_unless_recorded(run, local, hashing))
         size = local.stat().st_size
 
         def one(node: str) -> str:
@@ -594,6 +597,24 @@ def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path
     return Step(f"inspect {', '.join(nodes)} (free disk, live file, link) while {hashing}", action=inspect,
                 detail=f"in parallel, one SSH round trip each: df, stat, sha256 of {layout.live}, zstd present; "
                 f"--compress {options.compress}" + (" (auto: zstd below 400 Mbit/s measured with 2 MiB)" if options.compress == "auto" else ""))
+
+
+def _validate_unless_recorded(run: _DbRun, local: Path, hashing: _Background) -> "Release | ValidationReport":
+    """The push's validation (quick_check, schema, content), skipped for a file this machine validated
+    before (same SHA-256: see :mod:`oewsctl.runbooks.validated`); a file that passes is recorded."""
+    from oews_api.builder.validate import validate_database
+
+    from oewsctl.runbooks import validated
+
+    recorded = validated.recall(hashing.result())
+    if recorded is not None:
+        facts, how = recorded
+        run.validated_before = how
+        return Release.of(facts)
+    report = validate_database(local, quick=True)
+    if report.ok:
+        validated.remember(report.facts, "quick_check")
+    return report
 
 
 def _receive_command(ctx: "RunContext", node: str, layout: Layout, codec: str) -> str:
@@ -664,7 +685,12 @@ def _upload_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path,
             raise OewsctlError(f"{local} changed while it was pushed (sha256 {run.new.sha256[:12]}…, hashed before {(run.local_sha or '?')[:12]}…); {note}; nothing switched",
                                hint="do not modify the file during a push; run it again")
         parts = [f"{n} {mib(sent[n].wire_bytes)} sent ({run.codec[n]})" for n in targets]
-        checked = "validated before the push" if known else "validated (quick_check, schema, content)"
+        if known:
+            checked = "validated before the push"
+        elif run.validated_before:
+            checked = f"validated earlier on this machine ({run.validated_before}, same sha256)"
+        else:
+            checked = "validated (quick_check, schema, content)"
         return f"{', '.join(parts) or 'nothing to send'} in {seconds:.1f}s, sha256 verified on each node, {checked}"
 
     which = "" if known else "; validate it locally meanwhile"
