@@ -1,6 +1,8 @@
 """A response cache in front of the GET data endpoints: the served file never changes, so neither do their answers.
 
-Keyed by the raw path and query string; only ``200`` JSON bodies are kept, in a ``BoundedLRU``
+Keyed by the path and the query string with its parameters in name order (``?area=X&occupation=Y``
+and ``?occupation=Y&area=X`` are one entry; repeated names keep their relative order, so a list
+is never merged with its reordering); only ``200`` JSON bodies are kept, in a ``BoundedLRU``
 (entries and bytes). A hit is answered here, on the event loop, without routing, parameter
 validation or the threadpool; the route the body came from is put back in the scope so
 metrics label it like any other request. A miss goes through the app and is kept on the way out.
@@ -34,7 +36,7 @@ class ResponseCache:
         if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(CACHED_PREFIX):
             await self.app(scope, receive, send)
             return
-        key = scope["path"].encode() + b"?" + scope["query_string"]
+        key = scope["path"].encode() + b"?" + _in_name_order(scope["query_string"])
         hit = self.cache.get(key)
         if hit is not None:
             scope["route"], body = hit
@@ -54,6 +56,13 @@ class ResponseCache:
         await self.app(scope, receive, keep)
         if response["status"] == 200 and response["json"]:
             self.cache.put(key, (scope.get("route"), b"".join(response["chunks"])))
+
+
+def _in_name_order(query: bytes) -> bytes:
+    """The parameters sorted by name, stably (no decoding: ~1 µs, on every request, hits included)."""
+    if b"&" not in query:
+        return query
+    return b"&".join(sorted(query.split(b"&"), key=lambda pair: pair.partition(b"=")[0]))
 
 
 def _headers(body: bytes) -> list[tuple[bytes, bytes]]:

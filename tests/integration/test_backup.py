@@ -51,7 +51,11 @@ def live_objects(cluster: DbCluster) -> list[dict[str, Any]]:
 
 
 def wipe_namespace(cluster: DbCluster) -> None:
-    for resource, info in RESOURCES.items():
+    """Delete everything in the namespace, Deployments first: deleting Pods first let the controller
+    re-create them (serving no file: it was removed) before their Deployment went, and restore then
+    found them and restarted the pods."""
+    first = ["apps/v1/deployments", "apps/v1/replicasets"]
+    for resource, info in sorted(RESOURCES.items(), key=lambda item: item[0] not in first):
         if info["namespaced"]:
             for obj in cluster.kube.list(resource, "oews"):
                 cluster.kube.delete(resource, "oews", obj["metadata"]["name"])

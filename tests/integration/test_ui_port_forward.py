@@ -24,6 +24,7 @@ import httpx
 import pytest
 import yaml
 
+from oewsctl.core.audit import audit_path
 from tests.conftest import DATA_DIR
 from tests.fixtures.cli import CliRunner
 from tests.fixtures.http_servers import serving
@@ -137,6 +138,12 @@ def test_ui_token_asks_token_request_for_the_ttl_and_stores_nothing(kube_front: 
     request = kube_front.token_requests[-1]
     assert (request["namespace"], request["name"]) == ("monitoring", "headlamp-viewer")
     assert request["body"] == {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"audiences": [], "expirationSeconds": 7200}}
+
+    audit = [json.loads(line) for line in audit_path().read_text().splitlines()]
+    assert [(a["command"], a["result"]) for a in audit[-2:]] == [
+        ("ui token for monitoring/headlamp-viewer (view), valid 3600s", "failed"),
+        ("ui token for monitoring/headlamp-viewer (view), valid 7200s", "ok")]  # who got a token, for how long
+    assert token not in audit_path().read_text()
 
     default = run_cli("-c", config, "-o", "json", "ui", "token")
     assert default.returncode == 0 and kube_front.token_requests[-1]["body"]["spec"]["expirationSeconds"] == 3600

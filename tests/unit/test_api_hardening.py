@@ -183,14 +183,18 @@ async def test_repeated_lookups_come_from_the_response_cache_counted_under_their
         first = await client.get("/api/v1/wages", params={"occupation": "registered nurses", "area": "Ohio"}, headers=origin)
         again = await client.get("/api/v1/wages", params={"occupation": "registered nurses", "area": "Ohio"}, headers=origin)
         by_code = await client.get("/api/v1/wages", params={"occupation": "291141", "area": "3900000"})
+        reordered = await client.get("/api/v1/wages?area=3900000&occupation=291141")  # the same question: the same entry
+        ca_first = await client.get("/api/v1/compare?occupation=291141&area=CA&area=TX")
+        tx_first = await client.get("/api/v1/compare?area=TX&occupation=291141&area=CA")
         missing = [await client.get("/api/v1/wages", params={"occupation": "zzzzqqq"}) for _ in range(2)]
         metrics = (await client.get("/metrics")).text
     assert first.status_code == again.status_code == by_code.status_code == 200
-    assert first.content == again.content and first.json() == by_code.json()
+    assert first.content == again.content and first.json() == by_code.json() and reordered.content == by_code.content
     assert again.headers["content-type"] == "application/json" and again.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert ca_first.status_code == tx_first.status_code == 200  # repeated names keep their order: two entries, never merged
     assert [m.status_code for m in missing] == [404, 404]  # errors are answered afresh, never cached
-    assert app.state.service.responses.stats()["entries"] == 2
-    assert 'oews_api_requests_total{method="GET",route="/api/v1/wages",status="200"} 3.0' in metrics
+    assert app.state.service.responses.stats()["entries"] == 4
+    assert 'oews_api_requests_total{method="GET",route="/api/v1/wages",status="200"} 4.0' in metrics
 
 
 def test_caches_drop_the_least_recently_used_past_entries_or_bytes() -> None:

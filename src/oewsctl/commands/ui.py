@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated
 
 import typer
 
 from oewsctl.commands._common import run_context
+from oewsctl.core.audit import record_run
 from oewsctl.core.console import err_console
+from oewsctl.core.errors import OewsctlError
 from oewsctl.core.runner import run_plan
 
 app = typer.Typer(
@@ -66,7 +69,14 @@ def token(
     if rc.options.dry_run:
         _say(f"would ask the TokenRequest API for a token of monitoring/{account.account} ({account.cluster_role}) valid {seconds}s")
         return
-    issued = runbook.token(Kube.from_config(rc.config), seconds, admin=admin)
+    what = f"ui token for monitoring/{account.account} ({account.cluster_role}), valid {seconds}s"
+    started = time.monotonic()
+    try:
+        issued = runbook.token(Kube.from_config(rc.config), seconds, admin=admin)
+    except OewsctlError as exc:
+        record_run(rc, what, result="failed", seconds=time.monotonic() - started, error=exc)
+        raise
+    record_run(rc, what, result="ok", seconds=time.monotonic() - started)  # who got a token, for what and how long; never the token
     if rc.options.output == "json":
         typer.echo(json.dumps({"token": issued.token, "expires": issued.expires.isoformat(), "service_account": account.account,
                                "cluster_role": account.cluster_role}))
