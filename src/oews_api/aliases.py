@@ -26,4 +26,5 @@ COMMON_WORD_CITIES: Final[frozenset[str]] = frozenset(_WORDS["common_word_cities
 PROXIMITY_PHRASES: Final[tuple[str, ...]] = tuple(_WORDS["proximity_phrases"])
 INDUSTRY_CONTEXT: Final[frozenset[str]] = frozenset(_WORDS["industry_context"])
 INDUSTRY_SUFFIXES: Final[frozenset[str]] = frozenset(_WORDS["industry_suffixes"])
+WORKFORCE_WORDS: Final[frozenset[str]] = frozenset(_WORDS["workforce_words"])
 UNSUPPORTED_QUALIFIERS: Final[dict[str, str]] = _DATA["unsupported"]

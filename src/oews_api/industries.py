@@ -4,7 +4,9 @@ Phrases come from the database's own industry table (BLS titles without the "Sec
 prefix and the "(OEWS Designation)" suffix) and the reviewed industry words in
 ``aliases.toml``. An industry word counts only where it names an industry: after "in", "at",
 "for", "by" ... or before "industry", "sector", "companies" ..., and not where it starts an
-occupation title ("construction laborers", "home health aides", "information security analysts").
+occupation title ("construction laborers", "home health aides", "information security analysts")
+or lies inside an occupation title or alias the question says in full ("director of finance",
+"meter readers, utilities"): there the occupation wins.
 Used as an adjective or a noun on its own ("hospital nurses", "federal government lawyers", "Texas
 hospitals vs California hospitals") a reviewed industry word or a title of two words or more counts
 too, as a *bare* mention: the planner keeps it unless the occupation named next to it owns the
@@ -20,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from oews_api.aliases import INDUSTRY_ALIASES, INDUSTRY_CONTEXT, INDUSTRY_SUFFIXES, OCCUPATION_ALIASES
+from oews_api.aliases import INDUSTRY_ALIASES, INDUSTRY_CONTEXT, INDUSTRY_SUFFIXES, OCCUPATION_ALIASES, WORKFORCE_WORDS
 from oews_api.names import NameIndex
 from oews_api.text import NOISE_WORDS, normalize, stems
 
@@ -88,7 +90,9 @@ class IndustryIndex:
         self._bare = {tuple(stems(normalize(phrase))) for phrase in INDUSTRY_ALIASES} | {p for p in self._phrases if len(p) > 1}
         names = [stems(normalize(title)) for title in [*occupation_titles, *OCCUPATION_ALIASES]]
         self._title_starts = {tuple(words[:n]) for words in names for n in range(2, len(words) + 1)}
-        self._occupation_words = {w for words in names for w in words} - NOISE_WORDS
+        self._occupation_names = frozenset(tuple(words) for words in names if len(words) > 1)
+        self._longest_name = max(map(len, self._occupation_names), default=0)
+        self._occupation_words = ({w for words in names for w in words} | WORKFORCE_WORDS) - NOISE_WORDS
 
     @staticmethod
     @lru_cache(maxsize=4)
@@ -99,9 +103,10 @@ class IndustryIndex:
     def find(self, words: list[str]) -> list[IndustryMention]:
         """Every industry named in a question's normalised words, left to right."""
         found: list[IndustryMention] = []
+        stemmed = stems(words)
         i = 0
         while i < len(words):
-            mention = self._industry_at(words, i, listing=bool(found))
+            mention = self._industry_at(words, stemmed, i, listing=bool(found))
             if mention is None:
                 i += 1
             else:
@@ -109,27 +114,37 @@ class IndustryIndex:
                 i = mention.end
         return found
 
-    def _industry_at(self, words: list[str], i: int, *, listing: bool) -> IndustryMention | None:
+    def _industry_at(self, words: list[str], stemmed: list[str], i: int, *, listing: bool) -> IndustryMention | None:
         """The industry named from word ``i`` on; after a first one, "vs", "or", "and", "than" also introduce one."""
         context = words[i] in INDUSTRY_CONTEXT or (listing and words[i] in _LIST_WORDS)
         start = i + 1 if context else i
         if context and start < len(words) and words[start] in _ARTICLES:
             start += 1
-        stemmed = stems(words[start : start + MAX_PHRASE_WORDS + 1])
-        for length in range(min(MAX_PHRASE_WORDS, len(stemmed)), 0, -1):
-            code = self._phrases.get(tuple(stemmed[:length]))
+        ahead = stemmed[start : start + MAX_PHRASE_WORDS + 1]
+        for length in range(min(MAX_PHRASE_WORDS, len(ahead)), 0, -1):
+            code = self._phrases.get(tuple(ahead[:length]))
             if code is None:
                 continue
             end = start + length
             suffixed = end < len(words) and words[end] in INDUSTRY_SUFFIXES
-            starts_a_title = tuple(stemmed[: length + 1]) in self._title_starts and length < len(stemmed)
-            if starts_a_title:
+            starts_a_title = tuple(ahead[: length + 1]) in self._title_starts and length < len(ahead)
+            if starts_a_title or self._inside_an_occupation_name(stemmed, start, end):
                 continue
             if context or suffixed:
                 return IndustryMention(i, end + suffixed, " ".join(words[start:end]), code)
-            if self._stands_bare(tuple(stemmed[:length]), words[end : end + 1]):
+            if self._stands_bare(tuple(ahead[:length]), words[end : end + 1]):
                 return IndustryMention(i, end, " ".join(words[start:end]), code, bare=True)
         return None
+
+    def _inside_an_occupation_name(self, stemmed: list[str], start: int, end: int) -> bool:
+        """True when words ``start:end`` lie inside a longer occupation title or alias said in full around them:
+        "director of finance" is Financial Managers, not directors in Finance and Insurance."""
+        return any(
+            tuple(stemmed[first:last]) in self._occupation_names
+            for first in range(max(0, end - self._longest_name), start + 1)
+            for last in range(max(end, first + 2), min(len(stemmed), first + self._longest_name) + 1)
+            if last - first > end - start
+        )
 
     def _stands_bare(self, phrase: tuple[str, ...], following: list[str]) -> bool:
         """An industry without "in" before it: a reviewed word or a longer title, not an occupation's own title, before

@@ -13,12 +13,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from oews_api.aliases import UNSUPPORTED_QUALIFIERS
+from oews_api.aliases import UNSUPPORTED_QUALIFIERS, WORKFORCE_WORDS
 from oews_api.caches import BoundedLRU
 from oews_api.industries import IndustryIndex, IndustryMention
 from oews_api.names import MIN_OCCUPATION_SCORE, Match, NameIndex
 from oews_api.question_places import find_places, proximity_as_in
-from oews_api.text import NOISE_WORDS, QUESTION_WORDS, STOPWORDS, normalize, stems
+from oews_api.text import NOISE_WORDS, QUESTION_WORDS, STOPWORDS, normalize, stem, stems
 
 Statistic = Literal["employment", "mean", "median", "pct10", "pct25", "pct75", "pct90", "jobs_1000", "loc_quotient"]
 Term = Annotated[str, StringConstraints(min_length=1, max_length=120)]
@@ -149,7 +149,8 @@ def build_plan(question: str, index: NameIndex) -> Plan:
     not_honoured += _unsupported(words)
     statistic = detect_statistic(text)
     occupations = _occupation_terms(rest, index)
-    if not occupations and not areas and not places.missing and not industries and not set(words) & QUESTION_WORDS:
+    recognised = areas or places.missing or industries or set(words) & QUESTION_WORDS or _names_a_workforce(rest)
+    if not occupations and not recognised:
         occupations = [question.strip()[:120] or "?"]  # nothing recognisable: answered as "could not match"
     year_match = [int(y) for y in _YEAR.findall(question)]
     intent, occupations, top_areas = _intent(text, rest, occupations, areas, index)
@@ -213,8 +214,11 @@ def _occupation_terms(words: list[str], index: NameIndex) -> list[str]:
 
     The words split at "and", "or", "vs" ... (and runs like "rns lpns cnas") win only when every part
     names a distinct occupation clearly and better than the whole does: "nurses and dental hygienists"
-    is two, "paralegals and legal assistants" one (its title).
+    is two, "paralegals and legal assistants" one (its title). Words for a whole workforce alone ("utility
+    workers", "hospital staff") name no occupation: the figure is All Occupations.
     """
+    if _names_a_workforce(words):
+        return []
     whole = index.occupations_for_words(words)
     parts = [piece for part in _split(words, _SEPARATORS) for piece in _split_list(part, index)]
     if len(parts) > 1:
@@ -273,7 +277,7 @@ def _owned_by_occupation(mention: IndustryMention, words: list[str], index: Name
         return list(takewhile(lambda w: w not in NOISE_WORDS, run[:MAX_LIST_WORDS]))
 
     before, after = named(words[: mention.start][::-1])[::-1], named(words[mention.end :])  # "bus drivers, school", "hospital nurses"
-    if not before and not after:
+    if not before and not after or _names_a_workforce(before + after):  # "hospital workers": everyone hospitals employ
         return False
     together = index.occupations_for_words(before + words[mention.start : mention.end] + after)
     if not together or together[0].score < MIN_OCCUPATION_SCORE:
@@ -323,6 +327,12 @@ def _split(words: list[str], separators: set[str]) -> list[list[str]]:
         else:
             parts[-1].append(word)
     return [part for part in parts if _content(part)]
+
+
+def _names_a_workforce(words: list[str]) -> bool:
+    """True when the words name a whole workforce and no occupation: "workers", "staff", "personnel"."""
+    named = _content(words)
+    return bool(named) and all(stem(w) in WORKFORCE_WORDS for w in named)
 
 
 def _content(words: list[str]) -> list[str]:

@@ -174,6 +174,41 @@ def test_an_industry_word_before_an_occupation_that_owns_it_is_part_of_the_title
 
 
 @pytest.mark.parametrize(
+    ("question", "occupation", "areas", "industry"),
+    [("director of finance salary in Texas", "113031", ["4800000"], None), ("head of finance pay in Ohio", "113031", ["3900000"], None),
+     ("meter readers, utilities in Ohio", "435041", ["3900000"], None), ("director of finance in hospitals", "113031", [], "hospitals")],
+)
+def test_an_alias_or_title_said_in_full_owns_the_industry_word_inside_it(
+    answerer: Answerer, question: str, occupation: str, areas: list[str], industry: str | None
+) -> None:
+    """ "director of finance" is Financial Managers, not Producers and Directors working in Finance and Insurance."""
+    plan = build_plan(question, answerer.index)
+    assert plan.occupations == [occupation] and plan.areas == areas and plan.industry == industry and not plan.not_honoured, plan
+
+
+@pytest.mark.parametrize(
+    ("question", "industry", "areas"),
+    [("how much do utility workers make", "utility", []), ("utility worker salary", "utility", []), ("hospital staff pay", "hospital", []),
+     ("how much do hospital workers make in Texas", "hospital", ["4800000"]), ("federal government employees salary", "federal government", []),
+     ("federal government workers", "federal government", []), ("restaurant personnel pay", "restaurant", [])],
+)
+def test_an_industrys_workers_with_no_occupation_named_are_all_its_occupations(
+    answerer: Answerer, question: str, industry: str, areas: list[str]
+) -> None:
+    """ "utility workers" is everyone Utilities employs, never Childcare Workers (the best title for "workers")."""
+    plan = build_plan(question, answerer.index)
+    assert plan.occupations == [] and plan.industry == industry and plan.areas == areas, plan
+    answer = answerer.answer(plan, charts=False)
+    assert {row["occ_code"] for row in answer.rows} == {"000000"} and "All Occupations" in answer.text, answer.text
+
+
+def test_workers_with_no_occupation_or_industry_named_are_all_occupations(answerer: Answerer) -> None:
+    assert build_plan("how much do workers make in Texas", answerer.index).occupations == []
+    assert build_plan("social workers in Texas", answerer.index).occupations == ["211021"]
+    assert build_plan("staff nurse salary", answerer.index).occupations == ["291141"]
+
+
+@pytest.mark.parametrize(
     ("question", "occupations", "industry"),
     [("hospital nurse salary", ["291141"], "hospital"), ("what do hospital nurses make in Texas", ["291141"], "hospital"),
      ("federal government lawyers salary", ["231011"], "federal government"), ("restaurant servers pay", ["353031"], "restaurant"),

@@ -23,6 +23,7 @@ from oews_api.aliases import (
     STATE_ABBREVIATIONS,
     STATE_STYLE_ABBREVIATIONS,
     UNSUPPORTED_QUALIFIERS,
+    WORKFORCE_WORDS,
 )
 from oews_api.db import Database
 from oews_api.names.entities import NATIONAL, WORD_SYNONYMS, Area, Occupation, PlaceName, canonical, joined, title_words
@@ -171,5 +172,5 @@ def _index_vocabulary(tables: NameTables) -> None:
 
 def _planner_words(tables: NameTables) -> set[str]:
     """Words the planner reads as industries, "near"-type words or qualifiers: known, so never "corrected" ("near" is no Newark)."""
-    phrases = [*tables.industries.values(), *INDUSTRY_ALIASES, *INDUSTRY_SUFFIXES, *PROXIMITY_PHRASES, *UNSUPPORTED_QUALIFIERS]
+    phrases = [*tables.industries.values(), *INDUSTRY_ALIASES, *INDUSTRY_SUFFIXES, *PROXIMITY_PHRASES, *UNSUPPORTED_QUALIFIERS, *WORKFORCE_WORDS]
     return {word for phrase in phrases for word in normalize(phrase)}
