@@ -157,6 +157,27 @@ def test_ctrl_c_mid_drill_restores_the_template_and_reports_interrupted(standin:
     standin.wait_settled()
 
 
+def test_ctrl_c_mid_node_drain_uncordons_the_node_and_reports_interrupted(standin: StandIn, run_cli: CliRunner, oewsctl_state: Path) -> None:
+    cordoned = threading.Event()
+
+    def interrupt_once_cordoned() -> None:  # Ctrl-C while the node is cordoned and its pods are being evicted
+        standin.kube.wait_for(lambda: ((standin.kube.get("v1/nodes", None, "machine2") or {}).get("spec") or {}).get("unschedulable"), timeout=60)
+        cordoned.set()
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_once_cordoned, daemon=True).start()
+    done = drill(run_cli, standin, "node-drain", "machine2")
+
+    assert cordoned.is_set()
+    assert done.returncode == 130, done.stderr
+    _, report = only_report(oewsctl_state)
+    assert report["outcome"] == "interrupted" and "interrupted (Ctrl-C)" in report["error"]
+    node = standin.kube.get("v1/nodes", None, "machine2")
+    assert node is not None and not node["spec"].get("unschedulable")  # never left cordoned
+    assert any("uncordon the node" in line for line in report["restored"]), report["restored"]
+    standin.wait_settled()
+
+
 def test_bad_input_unknown_node_lock_held_unreachable_url(standin: StandIn, run_cli: CliRunner, oewsctl_state: Path) -> None:
     assert standin.config is not None
     unknown = drill(run_cli, standin, "node-drain", "machine9")
