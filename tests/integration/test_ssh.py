@@ -16,7 +16,7 @@ import yaml
 
 from oewsctl.clients import transfer as ssh_transfer
 from oewsctl.clients.known_hosts import HostKeyChanged, HostKeyUnknown
-from oewsctl.clients.ssh import SSHPool, SudoPasswordRequired
+from oewsctl.clients.ssh import SSHPool, SudoPasswordRequired, remote_command
 from oewsctl.core.context import RunContext
 from oewsctl.core.errors import OewsctlError
 from oewsctl.core.plan import Plan, Step
@@ -137,6 +137,30 @@ def test_openssh_data_path_skips_the_slow_sntrup761_key_exchange(ssh_nodes: Test
     assert done.returncode == 0, done.stderr
     negotiated = re.search(r"kex: algorithm: (\S+)", done.stderr)
     assert negotiated is not None and negotiated.group(1) in ("mlkem768x25519-sha256", "curve25519-sha256")
+
+
+def test_a_clean_up_whose_connection_dies_under_it_retries_on_a_new_one(ssh_nodes: TestCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cut is noticed only by the clean-up command itself (paramiko sees the loss when it next uses the
+    connection): the staged file must still go, over a fresh connection (a CI run left it behind)."""
+    node = ssh_nodes.node("machine1")
+    staged = node.path("/opt/k3s/storage/.oews.db.oewsctl-part")
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_bytes(b"half an upload")
+    real_exec = SSHPool.exec_raw
+    cut = []
+
+    def dies_under_the_first_command(pool: SSHPool, name: str, *args: object, **kwargs: object) -> object:
+        if not cut:
+            cut.append(name)
+            pool.connect(name).get_transport().close()  # type: ignore[union-attr]  # the loss, noticed by this command
+            raise EOFError("connection lost")
+        return real_exec(pool, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    with SSHPool(ssh_nodes.config) as pool:
+        pool.run("machine1", ["true"])  # an open connection, as after an upload
+        monkeypatch.setattr(SSHPool, "exec_raw", dies_under_the_first_command)
+        pool.try_exec("machine1", remote_command(["rm", "-f", "--", "/opt/k3s/storage/.oews.db.oewsctl-part"], sudo=True, user=ssh_nodes.user))
+    assert cut == ["machine1"] and not staged.exists()
 
 
 def test_wrong_user_and_node_down(ssh_nodes: TestCluster) -> None:

@@ -289,19 +289,20 @@ class SSHPool:
         """Run a clean-up command, ignoring every failure: when the connection is gone, the error
         that led here is the one the operator must see, not a second one from the clean-up.
 
-        A cut connection can still look open for a moment (paramiko learns of the loss only when it
-        next reads), so a first failure drops the cached connection and tries once more on a new one."""
+        A cut connection can still look open (paramiko learns of the loss only when it next uses it,
+        i.e. by failing this very command), so a failure on a connection opened earlier drops it and
+        tries once more on a new one; a failure on a new connection is not retried (connecting failed:
+        a retry would only wait again)."""
         for _ in range(2):
+            reused = name in self._clients
             try:
                 self.exec_raw(name, command, timeout=CLEANUP_TIMEOUT)
                 return
             except Exception:  # noqa: BLE001 - best effort by design
                 stale = self._clients.pop(name, None)
-                transport = stale.get_transport() if stale is not None else None
-                looked_alive = transport is not None and transport.is_active()
                 if stale is not None:
                     stale.close()
-                if not looked_alive:  # the failure was connecting, not a cut connection: a retry would only wait again
+                if not reused:
                     return
 
     def _write_env(self, name: str, env: Mapping[str, str]) -> str:
