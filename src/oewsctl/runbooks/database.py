@@ -593,8 +593,8 @@ def _inspect_step(run: _DbRun, layout: Layout, nodes: Sequence[str], local: Path
         _stop_early(ctx, run, layout, [n for n in run.early if n in run.serving])
         return "; ".join(lines[n] + (" (already serves this file)" if n in run.serving else "") for n in nodes)
 
-    hashing = f"hashing {local.name}" if known else f"hashing and validating {local.name}"
-    return Step(f"inspect {', '.join(nodes)} (free disk, live file, link) while {hashing}", action=inspect,
+    alongside = f"hashing {local.name}" if known else f"hashing and validating {local.name}"
+    return Step(f"inspect {', '.join(nodes)} (free disk, live file, link) while {alongside}", action=inspect,
                 detail=f"in parallel, one SSH round trip each: df, stat, sha256 of {layout.live}, zstd present; "
                 f"--compress {options.compress}" + (" (auto: zstd below 400 Mbit/s measured with 2 MiB)" if options.compress == "auto" else ""))
 
