@@ -192,6 +192,23 @@ def test_a_node_with_too_little_disk_fails_the_push_before_any_switch(db_nodes: 
     assert storage_files(db_nodes, "machine1") == [".oews.db.releases.json", "oews.db"]  # nothing uploaded, nothing switched
 
 
+def test_the_staged_file_counts_as_free_space_since_the_upload_replaces_it(db_nodes: TestCluster, db_files: DbFiles, cli: CliRun) -> None:
+    """The uploads start while the nodes are inspected: the space the staged file (ours, or one a failed push
+    left) takes is free for this push. A 20 MiB disk holding a 10 MiB staged file takes a push needing 16.9 MiB."""
+    node = db_nodes.node("machine2")
+    assert node.process is not None
+
+    def on_node(script: str) -> str:  # inside machine2's mount namespace, where its sshd (and the tmpfs) live
+        return subprocess.run(["nsenter", "-t", str(node.process.pid), "-m", "sh", "-c", script],  # type: ignore[union-attr]
+                              check=True, capture_output=True, text=True).stdout
+
+    on_node("mount -t tmpfs -o size=20m tmpfs /opt/k3s/storage && head -c 10485760 /dev/zero > /opt/k3s/storage/.oews.db.incoming")
+    result = cli(db_nodes.config_path, "db", "push", db_files.new)
+    assert result.returncode == 0, result.stderr
+    assert on_node("sha256sum /opt/k3s/storage/oews.db").split()[0] == sha256(db_files.new)
+    assert on_node("ls -A /opt/k3s/storage").split() == [".oews.db.releases.json", "oews.db"]
+
+
 def test_rollback_restores_the_previous_bytes_on_every_node(db_cluster: DbCluster, db_files: DbFiles, cli: CliRun) -> None:
     db_nodes = db_cluster.nodes
     for source in (db_files.old, db_files.new):

@@ -55,8 +55,9 @@ SPACE_MARGIN = 16 * 1024 * 1024
 """Free space demanded beyond the file itself (the filesystem must not end up full)."""
 
 INSPECT = (
-    FREE_KIB + 'live=$1 hash=$2; dir=${live%/*}; base=${live##*/}\n'
-    'echo "avail_kib $(free_kib "$dir")"\n'
+    FREE_KIB + 'live=$1 hash=$2 staged=$3; dir=${live%/*}; base=${live##*/}\n'
+    'staged_kib=$(( $(stat -c \'%b * %B\' -- "$staged" 2>/dev/null || echo 0) / 1024 ))\n'
+    'echo "avail_kib $(( $(free_kib "$dir") + staged_kib ))"\n'
     'if [ -f "$live" ]; then echo "live $(stat -c \'%i %s\' -- "$live")"\n'
     '  [ "$hash" = 1 ] && echo "live_sha $(set -- "$live"; ' + SHA256 + ')"; fi\n'
     'for v in "$dir/$base".v*; do n=${v##*.v}; case $n in ""|*[!0-9]*) continue;; esac\n'
@@ -66,8 +67,10 @@ INSPECT = (
     '[ -r "$dir/.$base.releases.json" ] && { echo ledger; cat -- "$dir/.$base.releases.json"; }\n'
     'exit 0'
 )
-"""Run as ``sh -c INSPECT sh LIVE HASH``: free KiB where the file goes (the nearest existing directory:
-a fresh node has no storage dir yet), live inode/size (and SHA-256 when HASH is 1), versions, which
+"""Run as ``sh -c INSPECT sh LIVE HASH STAGED``: free KiB where the file goes (the nearest existing directory:
+a fresh node has no storage dir yet), counting the blocks of STAGED as free: the upload replaces it, and a
+push's own upload is already writing it while the nodes are inspected (measured before df, so a file still
+growing is under-counted, never over-counted); live inode/size (and SHA-256 when HASH is 1), versions, which
 zstd decompressor the node has, then the ledger (JSON). One round trip; reads only."""
 
 PY_UNZSTD = (
@@ -232,7 +235,7 @@ class Layout:
 
 
 def inspect_node(pool: "SSHPool", node: str, layout: Layout, hash_live: bool = False) -> NodeState:
-    result = pool.check(node, ["sh", "-c", INSPECT, "sh", layout.live, "1" if hash_live else "0"], sudo=True, what=f"inspect {layout.dir}")
+    result = pool.check(node, ["sh", "-c", INSPECT, "sh", layout.live, "1" if hash_live else "0", layout.staged], sudo=True, what=f"inspect {layout.dir}")
     return parse_inspect(node, result.stdout)
 
 
